@@ -1,0 +1,70 @@
+# Cairn. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PG_HOST ?= 127.0.0.1
+PG_PORT ?= 5432
+GOBIN   ?= $(shell go env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  make %-16s %s\n", $$1, $$2}'
+
+.PHONY: run
+run: services ## start PostgreSQL if needed, migrate and serve on http://localhost:8080
+	go run ./cmd/cairn serve
+
+.PHONY: build
+build: ## build bin/cairn
+	go build -trimpath -o bin/cairn ./cmd/cairn
+
+.PHONY: test
+test: services ## run every test (race detector on) against local PostgreSQL and Redis
+	go test -race -count=1 -timeout 30m ./...
+
+.PHONY: bench
+bench: services ## run the Go benchmarks
+	go test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: generate
+generate: ## regenerate sqlc and templ code
+	go tool sqlc generate
+	go tool templ generate -log-level error
+
+.PHONY: check-generated
+check-generated: generate ## fail when committed generated code is stale
+	@git diff --exit-code --stat -- internal/db/dbq views || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- internal/db/dbq views)" || { echo "generated code is stale: run make generate and commit"; git status --porcelain -- internal/db/dbq views; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	go vet ./...
+
+.PHONY: services
+services: db redis ## make sure PostgreSQL and Redis are up
+
+.PHONY: db
+db: ## start the local PostgreSQL cluster when it is installed but stopped
+	@if pg_isready -q -h $(PG_HOST) -p $(PG_PORT) 2>/dev/null; then exit 0; fi; \
+	if ! command -v pg_lsclusters >/dev/null; then \
+		echo "PostgreSQL is not running on $(PG_HOST):$(PG_PORT) and is not installed."; \
+		echo "Install it with: sudo apt-get install -y postgresql   (or set DATABASE_URL to a reachable server)"; \
+		exit 1; \
+	fi; \
+	ver=$$(pg_lsclusters -h | awk 'NR==1 {print $$1}'); \
+	if [ -z "$$ver" ]; then echo "PostgreSQL is installed but has no cluster: run sudo pg_createcluster --start 15 main"; exit 1; fi; \
+	echo "starting PostgreSQL $$ver"; \
+	pg_ctlcluster --skip-systemctl-redirect $$ver main start || sudo pg_ctlcluster --skip-systemctl-redirect $$ver main start; \
+	for i in $$(seq 1 30); do pg_isready -q -h $(PG_HOST) -p $(PG_PORT) && exit 0; sleep 1; done; \
+	echo "PostgreSQL did not become ready"; exit 1
+
+.PHONY: redis
+redis: ## start a local Redis when it is installed but stopped (only tests need it)
+	@if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v redis-server >/dev/null; then echo "Redis is not installed; tests that need it will fail (sudo apt-get install -y redis-server)"; exit 0; fi; \
+	echo "starting Redis"; \
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null; \
+	for i in $$(seq 1 20); do redis-cli ping >/dev/null 2>&1 && exit 0; sleep 0.5; done; \
+	echo "Redis did not become ready"; exit 1

@@ -1,0 +1,39 @@
+-- name: WorkspaceCreate :one
+INSERT INTO workspaces (name) VALUES (@name::text) RETURNING *;
+
+-- name: WorkspaceGet :one
+SELECT * FROM workspaces WHERE id = @id;
+
+-- name: WorkspaceGetForUpdate :one
+SELECT * FROM workspaces WHERE id = @id FOR UPDATE;
+
+-- name: WorkspaceSetPlan :one
+UPDATE workspaces SET plan = @plan::text WHERE id = @id RETURNING *;
+
+-- name: WorkspaceFindByOwnerEmail :many
+SELECT w.* FROM workspaces w
+JOIN memberships m ON m.workspace_id = w.id AND m.role = 'owner'
+JOIN users u ON u.id = m.user_id
+WHERE lower(u.email) = lower(@email::text)
+ORDER BY w.created_at;
+
+-- name: MembershipCreate :exec
+INSERT INTO memberships (workspace_id, user_id, role) VALUES (@workspace_id, @user_id, @role::text);
+
+-- name: MembershipListForUser :many
+SELECT w.*, m.role FROM memberships m
+JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = @user_id
+ORDER BY m.created_at;
+
+-- name: MembershipGet :one
+SELECT w.*, m.role FROM memberships m
+JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = @user_id AND m.workspace_id = @workspace_id;
+
+-- name: AuditInsert :exec
+INSERT INTO audit_log (workspace_id, actor_user_id, action, detail)
+VALUES (@workspace_id, sqlc.narg(actor_user_id), @action::text, @detail::jsonb);
+
+-- name: AuditList :many
+SELECT * FROM audit_log WHERE workspace_id = @workspace_id ORDER BY created_at DESC LIMIT @lim::int;

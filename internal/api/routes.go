@@ -1,0 +1,13 @@
+package api
+
+import (
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+)
+
+// Routes mounts every /v1 route on e.
+func (a *API) Routes(e *echo.Echo) {
+	v1 := e.Group("/v1", a.cors(), middleware.BodyLimit("10M"))
+	authed := v1.Group("", a.authenticate, requireJSON)
+	authed.GET("/me", a.me)
+}

@@ -1,0 +1,189 @@
+// Package config reads Cairn's configuration from the environment and validates it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/cairn-dev/cairn/internal/plan"
+)
+
+// Config is everything Cairn reads from its environment.
+type Config struct {
+	DatabaseURL string
+	ListenAddr  string
+	BaseURL     string
+	AdminToken  string
+	RedisURL    string
+	CORSOrigins []string
+	SMTPURL     string
+
+	OpenAI   OpenAI
+	Pinecone Pinecone
+	Stripe   Stripe
+
+	Plans plan.Table
+}
+
+// OpenAI configures the embedder and the answerer; an empty APIKey means local
+// embeddings and extractive answers unless a caller brings a key.
+type OpenAI struct {
+	APIKey         string
+	BaseURL        string
+	EmbeddingModel string
+	ChatModel      string
+}
+
+// Pinecone configures the Pinecone vector index; empty means the built-in index.
+type Pinecone struct {
+	APIKey    string
+	IndexHost string
+}
+
+// Stripe configures billing; an empty SecretKey turns billing off.
+type Stripe struct {
+	SecretKey       string
+	WebhookSecret   string
+	PricePro        string
+	PriceEnterprise string
+	APIBase         string
+}
+
+// Enabled reports whether billing is configured.
+func (s Stripe) Enabled() bool { return s.SecretKey != "" }
+
+// Enabled reports whether Pinecone is configured.
+func (p Pinecone) Enabled() bool { return p.APIKey != "" && p.IndexHost != "" }
+
+// SecureCookies reports whether cookies must carry the Secure attribute.
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
+
+// DefaultDatabaseURL is used when DATABASE_URL is unset.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/cairn?sslmode=disable"
+
+// secrets may also be read from <NAME>_FILE.
+var secrets = map[string]bool{
+	"DATABASE_URL": true, "ADMIN_TOKEN": true, "REDIS_URL": true, "SMTP_URL": true,
+	"OPENAI_API_KEY": true, "PINECONE_API_KEY": true,
+	"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true,
+}
+
+// Load reads the configuration through getenv and validates it. environ lists
+// "NAME=value" pairs for the CAIRN_PLAN_* overrides (os.Environ in production).
+// The error, if any, holds one line per problem.
+func Load(getenv func(string) string, environ []string) (Config, error) {
+	var problems []error
+	get := func(name, def string) string {
+		v := getenv(name)
+		if file := getenv(name + "_FILE"); file != "" && secrets[name] {
+			if v != "" {
+				problems = append(problems, fmt.Errorf("%s and %s_FILE are both set; set one", name, name))
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s_FILE: cannot read %s: %v", name, file, errors.Unwrap(err)))
+				return def
+			}
+			v = strings.TrimSpace(string(b))
+		}
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	c := Config{
+		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
+		ListenAddr:  get("LISTEN_ADDR", ":8080"),
+		BaseURL:     strings.TrimRight(get("BASE_URL", "http://localhost:8080"), "/"),
+		AdminToken:  get("ADMIN_TOKEN", ""),
+		RedisURL:    get("REDIS_URL", ""),
+		SMTPURL:     get("SMTP_URL", ""),
+		OpenAI: OpenAI{
+			APIKey:         get("OPENAI_API_KEY", ""),
+			BaseURL:        get("OPENAI_BASE_URL", ""),
+			EmbeddingModel: get("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small"),
+			ChatModel:      get("OPENAI_CHAT_MODEL", "gpt-4o-mini"),
+		},
+		Pinecone: Pinecone{
+			APIKey:    get("PINECONE_API_KEY", ""),
+			IndexHost: get("PINECONE_INDEX_HOST", ""),
+		},
+		Stripe: Stripe{
+			SecretKey:       get("STRIPE_SECRET_KEY", ""),
+			WebhookSecret:   get("STRIPE_WEBHOOK_SECRET", ""),
+			PricePro:        get("STRIPE_PRICE_PRO", ""),
+			PriceEnterprise: get("STRIPE_PRICE_ENTERPRISE", ""),
+			APIBase:         get("STRIPE_API_BASE", ""),
+		},
+	}
+	for _, o := range strings.Split(get("CORS_ORIGINS", ""), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
+		}
+	}
+	plans, errs := plan.Default().Override(environ)
+	c.Plans = plans
+	problems = append(problems, errs...)
+	problems = append(problems, c.validate()...)
+	return c, errors.Join(problems...)
+}
+
+func (c Config) validate() []error {
+	var p []error
+	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		p = append(p, errors.New("DATABASE_URL: want a postgres:// URL"))
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p = append(p, fmt.Errorf("BASE_URL: %q is not an http(s) URL", c.BaseURL))
+	}
+	if !strings.Contains(c.ListenAddr, ":") {
+		p = append(p, fmt.Errorf("LISTEN_ADDR: %q is not host:port", c.ListenAddr))
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			p = append(p, errors.New("REDIS_URL: want a redis:// or rediss:// URL"))
+		}
+	}
+	if c.SMTPURL != "" {
+		if u, err := url.Parse(c.SMTPURL); err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Host == "" {
+			p = append(p, errors.New("SMTP_URL: want smtp://user:pass@host:port or smtps://…"))
+		}
+	}
+	if c.OpenAI.BaseURL != "" {
+		if u, err := url.Parse(c.OpenAI.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			p = append(p, errors.New("OPENAI_BASE_URL: want an http(s) URL"))
+		}
+	}
+	if (c.Pinecone.APIKey == "") != (c.Pinecone.IndexHost == "") {
+		p = append(p, errors.New("PINECONE_API_KEY and PINECONE_INDEX_HOST: set both or neither"))
+	}
+	if c.Stripe.SecretKey != "" {
+		for _, v := range [][2]string{
+			{"STRIPE_WEBHOOK_SECRET", c.Stripe.WebhookSecret},
+			{"STRIPE_PRICE_PRO", c.Stripe.PricePro},
+			{"STRIPE_PRICE_ENTERPRISE", c.Stripe.PriceEnterprise},
+		} {
+			if v[1] == "" {
+				p = append(p, fmt.Errorf("%s: required when STRIPE_SECRET_KEY is set", v[0]))
+			}
+		}
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" || u.Path != "" {
+			p = append(p, fmt.Errorf("CORS_ORIGINS: %q is not an origin like https://example.com", o))
+		}
+	}
+	return p
+}
+
+// RedactURL returns u with any password replaced by "xxxxx", for messages and logs.
+func RedactURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return parsed.Redacted()
+}

@@ -1,0 +1,231 @@
+// Package server wires Cairn together: it opens the database, builds the services,
+// mounts the dashboard and the API on one echo instance, and runs the background
+// workers that replicas need.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/pgxstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cairn-dev/cairn/internal/api"
+	"github.com/cairn-dev/cairn/internal/apikey"
+	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/web"
+	"github.com/cairn-dev/cairn/internal/workspace"
+	"github.com/cairn-dev/cairn/static"
+)
+
+// Server is one Cairn replica.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	echo     *echo.Echo
+	listener *db.Listener
+	keys     *apikey.Service
+	registry *prometheus.Registry
+
+	// workers run until Close; each flushes what it holds before returning.
+	workers []func(ctx context.Context)
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started time.Time
+}
+
+// New opens the database (creating and migrating it), builds every service and the
+// HTTP handler. It does not start background workers; Start does.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, pool: pool, listener: db.NewListener(pool, log), started: time.Now()}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	s.keys = apikey.NewService(pool, cfg.Plans, log)
+	s.keys.Subscribe(s.listener)
+	s.workers = append(s.workers,
+		s.listener.Run,
+		func(ctx context.Context) { s.keys.RunFlusher(ctx, 2*time.Second) },
+	)
+	users := auth.NewService(pool)
+	workspaces := workspace.NewService(pool, cfg.Plans)
+
+	sessions := scs.New()
+	sessions.Store = pgxstore.NewWithCleanupInterval(pool, 30*time.Minute)
+	sessions.Lifetime = 30 * 24 * time.Hour
+	sessions.IdleTimeout = 7 * 24 * time.Hour
+	sessions.Cookie.Name = "cairn_session"
+	sessions.Cookie.HttpOnly = true
+	sessions.Cookie.SameSite = http.SameSiteLaxMode
+	sessions.Cookie.Secure = cfg.SecureCookies()
+	sessions.Cookie.Persist = true
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.errorHandler
+	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustPrivateNet(true))
+	e.Use(requestID(log), accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			log.Error("panic", "err", err, "stack", string(stack))
+			return err
+		},
+	}), securityHeaders)
+
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/readyz", s.ready)
+	e.GET("/health/detailed", s.detailed)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+
+	api.New(api.Deps{Keys: s.keys, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
+	web.New(web.Deps{
+		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys,
+	}).Routes(e)
+
+	s.echo = e
+	return s, nil
+}
+
+// Handler returns the HTTP handler of this replica.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Pool returns the database pool, for admin commands and tests.
+func (s *Server) Pool() *pgxpool.Pool { return s.pool }
+
+// Start runs the background workers and waits until cross-replica notifications
+// are being received.
+func (s *Server) Start(ctx context.Context) error {
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	for _, w := range s.workers {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			w(wctx)
+		}()
+	}
+	select {
+	case <-s.listener.Ready():
+		return nil
+	case <-time.After(10 * time.Second):
+		return errors.New("server: LISTEN did not start within 10s")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops the workers, letting each flush, then closes the pool.
+func (s *Server) Close() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.wg.Wait()
+	s.pool.Close()
+}
+
+// ListenAndServe serves on cfg.ListenAddr until ctx ends, then stops accepting,
+// drains in-flight requests (up to 25 s) and flushes what the workers hold.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("server: listen on %s: %w", s.cfg.ListenAddr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is ListenAndServe on an existing listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.Info("cairn listening", "addr", ln.Addr().String(), "base_url", s.cfg.BaseURL)
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: draining requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	s.Close()
+	s.log.Info("shut down")
+	return err
+}
+
+func (s *Server) ready(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		c.Response().Header().Set("Retry-After", "5")
+		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
+	}
+	return c.String(http.StatusOK, "ready\n")
+}
+
+// detailed reports runtime and pool figures to operators holding ADMIN_TOKEN; without
+// one configured the route does not exist.
+func (s *Server) detailed(c echo.Context) error {
+	want := "Bearer " + s.cfg.AdminToken
+	if s.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(c.Request().Header.Get("Authorization")), []byte(want)) != 1 {
+		return echo.ErrNotFound
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	st := s.pool.Stat()
+	dbErr := ""
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		dbErr = "unreachable"
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"uptime_seconds": int(time.Since(s.started).Seconds()),
+		"go":             runtime.Version(),
+		"goroutines":     runtime.NumGoroutine(),
+		"cpus":           runtime.NumCPU(),
+		"memory": map[string]any{
+			"heap_alloc_bytes": m.HeapAlloc, "sys_bytes": m.Sys, "gc_cycles": m.NumGC,
+		},
+		"database": map[string]any{
+			"status": map[bool]string{true: "ok", false: dbErr}[dbErr == ""],
+			"total_conns": st.TotalConns(), "idle_conns": st.IdleConns(), "acquired_conns": st.AcquiredConns(),
+			"max_conns": st.MaxConns(), "acquire_count": st.AcquireCount(),
+		},
+	})
+}

@@ -1,0 +1,252 @@
+// Package servertest runs real Cairn replicas on loopback for tests: each gets its
+// own listener, and tests choose whether replicas share a database.
+package servertest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cairn-dev/cairn/internal/apikey"
+	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/db/dbtest"
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/server"
+	"github.com/cairn-dev/cairn/internal/workspace"
+)
+
+// Instance is one running replica.
+type Instance struct {
+	URL         string
+	DatabaseURL string
+	Config      config.Config
+	Server      *server.Server
+	stop        func()
+}
+
+// Start runs a replica on a fresh database. env sets configuration variables.
+func Start(tb testing.TB, env map[string]string) *Instance {
+	tb.Helper()
+	return StartOn(tb, dbtest.New(tb), env)
+}
+
+// StartOn runs a replica on an existing database, e.g. a second replica of a first.
+func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("servertest: listen: %v", err)
+	}
+	base := "http://" + ln.Addr().String()
+	vars := map[string]string{"DATABASE_URL": databaseURL, "BASE_URL": base, "LISTEN_ADDR": ln.Addr().String()}
+	var environ []string
+	for k, v := range env {
+		vars[k] = v
+		environ = append(environ, k+"="+v)
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, environ)
+	if err != nil {
+		tb.Fatalf("servertest: config: %v", err)
+	}
+	var out io.Writer = io.Discard
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		out = os.Stderr
+	}
+	log := slog.New(slog.NewJSONHandler(out, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		tb.Fatalf("servertest: new server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	// Serve starts the workers before accepting; wait until the replica answers.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			tb.Fatalf("servertest: replica did not come up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var stopped atomic.Bool
+	inst := &Instance{URL: base, DatabaseURL: databaseURL, Config: cfg, Server: srv}
+	inst.stop = func() {
+		if stopped.Swap(true) {
+			return
+		}
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			tb.Errorf("servertest: replica did not stop within 30s")
+		}
+	}
+	tb.Cleanup(inst.stop)
+	return inst
+}
+
+// Stop shuts the replica down gracefully (as on SIGTERM) and waits for it.
+func (i *Instance) Stop() { i.stop() }
+
+// Account is a signed-up user with a workspace and, optionally, an API key.
+type Account struct {
+	Email       string
+	UserID      uuid.UUID
+	WorkspaceID uuid.UUID
+	Key         string
+}
+
+var accountSeq atomic.Int64
+
+// NewAccount signs up a user directly through the services, sets the workspace's
+// plan and mints one API key.
+func (i *Instance) NewAccount(tb testing.TB, p plan.ID) Account {
+	tb.Helper()
+	ctx := context.Background()
+	pool := i.Server.Pool()
+	email := fmt.Sprintf("user%d-%s@example.com", accountSeq.Add(1), uuid.NewString()[:8])
+	u, ws, err := auth.NewService(pool).SignUp(ctx, email, "correct horse battery")
+	if err != nil {
+		tb.Fatalf("servertest: sign up: %v", err)
+	}
+	if p != plan.Free {
+		if err := workspace.NewService(pool, i.Config.Plans).SetPlan(ctx, ws.ID, p, nil, "test"); err != nil {
+			tb.Fatalf("servertest: set plan: %v", err)
+		}
+	}
+	created, err := apikey.NewService(pool, i.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, ws.ID, &u.ID, "test key")
+	if err != nil {
+		tb.Fatalf("servertest: create key: %v", err)
+	}
+	return Account{Email: email, UserID: u.ID, WorkspaceID: ws.ID, Key: created.Secret}
+}
+
+// Do sends an API request with key (if any) and a JSON body (if any).
+func (i *Instance) Do(tb testing.TB, method, path, key string, body string) *http.Response {
+	tb.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, i.URL+path, r)
+	if err != nil {
+		tb.Fatalf("servertest: request: %v", err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("servertest: %s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// ReadBody reads and closes a response body.
+func ReadBody(tb testing.TB, resp *http.Response) string {
+	tb.Helper()
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		tb.Fatalf("servertest: read body: %v", err)
+	}
+	return string(b)
+}
+
+// Browser is a cookie-keeping HTTP client that fills in CSRF tokens, for dashboard
+// tests that don't need a real browser.
+type Browser struct {
+	tb     testing.TB
+	base   string
+	Client *http.Client
+}
+
+// NewBrowser returns a Browser against the replica; redirects are not followed so
+// tests can assert them.
+func (i *Instance) NewBrowser(tb testing.TB) *Browser {
+	jar, _ := cookiejar.New(nil)
+	return &Browser{tb: tb, base: i.URL, Client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// Get fetches a page and returns its status and body.
+func (b *Browser) Get(path string) (int, string) {
+	b.tb.Helper()
+	resp, err := b.Client.Get(b.base + path)
+	if err != nil {
+		b.tb.Fatalf("browser: GET %s: %v", path, err)
+	}
+	return resp.StatusCode, ReadBody(b.tb, resp)
+}
+
+// CSRF loads page and returns the CSRF token in its first form.
+func (b *Browser) CSRF(page string) string {
+	b.tb.Helper()
+	_, body := b.Get(page)
+	m := csrfRe.FindStringSubmatch(body)
+	if m == nil {
+		b.tb.Fatalf("browser: no _csrf field on %s", page)
+	}
+	return m[1]
+}
+
+// Post submits a form as is (tests add _csrf themselves) and returns the response
+// with its body read.
+func (b *Browser) Post(path string, form url.Values) (*http.Response, string) {
+	b.tb.Helper()
+	resp, err := b.Client.PostForm(b.base+path, form)
+	if err != nil {
+		b.tb.Fatalf("browser: POST %s: %v", path, err)
+	}
+	return resp, ReadBody(b.tb, resp)
+}
+
+// Submit posts form to path with the CSRF token from page.
+func (b *Browser) Submit(page, path string, form url.Values) (*http.Response, string) {
+	b.tb.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	form.Set("_csrf", b.CSRF(page))
+	return b.Post(path, form)
+}
+
+// SignUp creates an account through the sign-up form and stays logged in.
+func (b *Browser) SignUp(email, password string) {
+	b.tb.Helper()
+	resp, body := b.Submit("/signup", "/signup", url.Values{"email": {email}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		b.tb.Fatalf("browser: sign up %s: status %d: %s", email, resp.StatusCode, body)
+	}
+}
+
+// KeyRe matches an API key in a page.
+var KeyRe = regexp.MustCompile(`ck_live_[0-9A-Za-z]{38}`)

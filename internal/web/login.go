@@ -1,0 +1,59 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/views"
+)
+
+// showLogin renders the log-in form.
+func (h *Handler) showLogin(c echo.Context) error {
+	if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
+		return c.Redirect(http.StatusSeeOther, "/dashboard")
+	}
+	return render(c, http.StatusOK, views.Login(views.AuthForm{CSRF: csrfToken(c)}))
+}
+
+// login checks the credentials (throttled per email and IP) and starts a session.
+func (h *Handler) login(c echo.Context) error {
+	email := c.FormValue("email")
+	u, err := h.Auth.Login(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
+	if err != nil {
+		return h.authFormError(c, err, email, views.Login)
+	}
+	all, err := h.Workspaces.ListForUser(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	wsID := ""
+	if len(all) > 0 {
+		wsID = all[0].ID.String()
+	}
+	if err := h.startSession(c, u.ID.String(), wsID); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+}
+
+// safeNext allows only same-site dashboard paths as a post-login destination.
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/dashboard") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
+		return next
+	}
+	return "/dashboard"
+}
+
+// logout ends the session everywhere it is stored.
+func (h *Handler) logout(c echo.Context) error {
+	ctx := c.Request().Context()
+	if err := h.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	if err := h.Sessions.Destroy(ctx); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/")
+}

@@ -1,0 +1,25 @@
+package web
+
+import "github.com/labstack/echo/v4"
+
+// Routes mounts every dashboard route on e.
+func (h *Handler) Routes(e *echo.Echo) {
+	pub := e.Group("", h.withSession, h.csrf)
+	pub.GET("/", h.showHome)
+	pub.GET("/signup", h.showSignup)
+	pub.POST("/signup", h.signup)
+	pub.GET("/login", h.showLogin)
+	pub.POST("/login", h.login)
+	pub.POST("/logout", h.logout)
+
+	dash := pub.Group("/dashboard", h.requireUser)
+	dash.GET("", h.showOverview)
+	dash.GET("/keys", h.showAPIKeys)
+	dash.POST("/keys", h.createAPIKey)
+	dash.POST("/keys/:id/revoke", h.revokeAPIKey)
+	dash.GET("/documents", h.placeholder("Documents", "documents", "Documents saved through the API will be listed and searchable here."))
+	dash.GET("/usage", h.placeholder("Usage", "usage", "Charts of requests per day, per key and per endpoint will appear here."))
+	dash.GET("/billing", h.placeholder("Billing", "billing", "Plan upgrades through Stripe will be managed here."))
+	dash.GET("/team", h.placeholder("Team", "team", "Inviting members and assigning roles comes with the Enterprise plan."))
+	dash.GET("/settings", h.placeholder("Settings", "settings", "Workspace and account settings will be editable here."))
+}

@@ -1,0 +1,65 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/a-h/templ"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/views"
+)
+
+// showSignup renders the sign-up form.
+func (h *Handler) showSignup(c echo.Context) error {
+	if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
+		return c.Redirect(http.StatusSeeOther, "/dashboard")
+	}
+	return render(c, http.StatusOK, views.Signup(views.AuthForm{CSRF: csrfToken(c)}))
+}
+
+// signup creates the account and its workspace, then logs the person in.
+func (h *Handler) signup(c echo.Context) error {
+	email := c.FormValue("email")
+	u, ws, err := h.Auth.SignUp(c.Request().Context(), email, c.FormValue("password"))
+	if err != nil {
+		return h.authFormError(c, err, email, views.Signup)
+	}
+	if err := h.startSession(c, u.ID.String(), ws.ID.String()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// startSession renews the session token (against fixation) and stores who logged in.
+func (h *Handler) startSession(c echo.Context, userID, workspaceID string) error {
+	ctx := c.Request().Context()
+	if err := h.Sessions.RenewToken(ctx); err != nil {
+		return err
+	}
+	h.Sessions.Put(ctx, sessUserID, userID)
+	h.Sessions.Put(ctx, sessWorkspaceID, workspaceID)
+	return nil
+}
+
+// authFormError re-renders a sign-up or log-in form with the error next to its field.
+// Errors that are not the caller's go to the error handler.
+func (h *Handler) authFormError(c echo.Context, err error, email string, page func(views.AuthForm) templ.Component) error {
+	e := apperr.As(err)
+	if e == nil {
+		return err
+	}
+	f := views.AuthForm{CSRF: csrfToken(c), Email: email, Error: e.Message}
+	switch e.Field {
+	case "email":
+		f.EmailError, f.Error = e.Message, ""
+	case "password":
+		f.PasswordError, f.Error = e.Message, ""
+	}
+	if e.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	return render(c, e.Code.Status(), page(f))
+}

@@ -1,0 +1,160 @@
+// Package workspace manages workspaces (the tenant), memberships and plan changes.
+package workspace
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/plan"
+)
+
+// ChannelChanged is the NOTIFY channel whose payload is the id of a workspace whose
+// plan or name changed; caches keyed by workspace drop it.
+const ChannelChanged = "cairn_workspace_changed"
+
+// Roles a member can hold.
+const (
+	RoleOwner  = "owner"
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// Workspace is a tenant as the dashboard and admin commands see it.
+type Workspace struct {
+	ID   uuid.UUID
+	Name string
+	Plan plan.ID
+	Role string // the current user's role; empty outside a membership
+}
+
+// CanManage reports whether the role may change billing, keys of others and members.
+func (w Workspace) CanManage() bool { return w.Role == RoleOwner || w.Role == RoleAdmin }
+
+// Service reads and changes workspaces.
+type Service struct {
+	pool  *pgxpool.Pool
+	q     *dbq.Queries
+	plans plan.Table
+}
+
+// NewService returns a Service.
+func NewService(pool *pgxpool.Pool, plans plan.Table) *Service {
+	return &Service{pool: pool, q: dbq.New(pool), plans: plans}
+}
+
+// CreatePersonal creates a user's personal workspace with the user as owner, inside tx.
+func CreatePersonal(ctx context.Context, q *dbq.Queries, userID uuid.UUID, email string) (Workspace, error) {
+	local, _, _ := strings.Cut(email, "@")
+	ws, err := q.WorkspaceCreate(ctx, local+"'s workspace")
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: create: %w", err)
+	}
+	if err := q.MembershipCreate(ctx, dbq.MembershipCreateParams{WorkspaceID: ws.ID, UserID: userID, Role: RoleOwner}); err != nil {
+		return Workspace{}, fmt.Errorf("workspace: create membership: %w", err)
+	}
+	return Workspace{ID: ws.ID, Name: ws.Name, Plan: plan.ID(ws.Plan), Role: RoleOwner}, nil
+}
+
+// ForUser returns the workspace if userID is a member of it, or not_found.
+func (s *Service) ForUser(ctx context.Context, userID, workspaceID uuid.UUID) (Workspace, error) {
+	row, err := s.q.MembershipGet(ctx, dbq.MembershipGetParams{UserID: userID, WorkspaceID: workspaceID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Workspace{}, apperr.New(apperr.NotFound, "No such workspace.")
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: membership: %w", err)
+	}
+	return Workspace{ID: row.ID, Name: row.Name, Plan: plan.ID(row.Plan), Role: row.Role}, nil
+}
+
+// ListForUser returns the workspaces userID belongs to, oldest membership first.
+func (s *Service) ListForUser(ctx context.Context, userID uuid.UUID) ([]Workspace, error) {
+	rows, err := s.q.MembershipListForUser(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("workspace: list: %w", err)
+	}
+	out := make([]Workspace, len(rows))
+	for i, r := range rows {
+		out[i] = Workspace{ID: r.ID, Name: r.Name, Plan: plan.ID(r.Plan), Role: r.Role}
+	}
+	return out, nil
+}
+
+// Get returns a workspace by id.
+func (s *Service) Get(ctx context.Context, id uuid.UUID) (Workspace, error) {
+	row, err := s.q.WorkspaceGet(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Workspace{}, apperr.New(apperr.NotFound, "No such workspace.")
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: get: %w", err)
+	}
+	return Workspace{ID: row.ID, Name: row.Name, Plan: plan.ID(row.Plan)}, nil
+}
+
+// Resolve finds a workspace by id or by its owner's email, for admin commands.
+// An owner with several workspaces is ambiguous and gets an error listing them.
+func (s *Service) Resolve(ctx context.Context, ref string) (Workspace, error) {
+	if id, err := uuid.Parse(ref); err == nil {
+		return s.Get(ctx, id)
+	}
+	rows, err := s.q.WorkspaceFindByOwnerEmail(ctx, ref)
+	if err != nil {
+		return Workspace{}, fmt.Errorf("workspace: resolve: %w", err)
+	}
+	switch len(rows) {
+	case 0:
+		return Workspace{}, apperr.New(apperr.NotFound, "No workspace with id or owner email %q.", ref)
+	case 1:
+		return Workspace{ID: rows[0].ID, Name: rows[0].Name, Plan: plan.ID(rows[0].Plan)}, nil
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID.String()
+	}
+	return Workspace{}, apperr.New(apperr.Invalid, "%s owns several workspaces; name one by id: %s", ref, strings.Join(ids, ", "))
+}
+
+// SetPlan changes a workspace's plan, writes an audit entry and tells every
+// replica, all in one transaction. reason says who asked ("admin", "stripe", …).
+func (s *Service) SetPlan(ctx context.Context, id uuid.UUID, p plan.ID, actor *uuid.UUID, reason string) error {
+	if !s.plans.Valid(p) {
+		return apperr.Field("plan", "must be one of free, pro, enterprise")
+	}
+	return db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		return SetPlanTx(ctx, s.q.WithTx(tx), id, p, actor, reason)
+	})
+}
+
+// SetPlanTx is SetPlan inside a caller's transaction (the billing webhook's).
+func SetPlanTx(ctx context.Context, q *dbq.Queries, id uuid.UUID, p plan.ID, actor *uuid.UUID, reason string) error {
+	old, err := q.WorkspaceGetForUpdate(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apperr.New(apperr.NotFound, "No such workspace.")
+	}
+	if err != nil {
+		return fmt.Errorf("workspace: set plan: %w", err)
+	}
+	if old.Plan == string(p) {
+		return nil
+	}
+	if _, err := q.WorkspaceSetPlan(ctx, dbq.WorkspaceSetPlanParams{ID: id, Plan: string(p)}); err != nil {
+		return fmt.Errorf("workspace: set plan: %w", err)
+	}
+	if err := q.AuditInsert(ctx, dbq.AuditInsertParams{
+		WorkspaceID: id, ActorUserID: actor, Action: "plan.changed",
+		Detail: []byte(fmt.Sprintf(`{"from":%q,"to":%q,"by":%q}`, old.Plan, p, reason)),
+	}); err != nil {
+		return fmt.Errorf("workspace: audit: %w", err)
+	}
+	return q.Notify(ctx, dbq.NotifyParams{Channel: ChannelChanged, Payload: id.String()})
+}

@@ -1,0 +1,90 @@
+// Package views renders Cairn's HTML with templ. Handlers pass the view models
+// defined here, never database rows.
+package views
+
+// Shell is what every dashboard page's frame needs.
+type Shell struct {
+	Title     string
+	Active    string // the nav item to highlight: overview, documents, keys, usage, billing, team, settings
+	CSRF      string
+	UserEmail string
+	Workspace Workspace
+	// Banners are shown above the page content (quota warnings, billing grace, …).
+	Banners []Message
+	Flash   *Message
+}
+
+// Workspace is the current tenant as shown in the frame.
+type Workspace struct {
+	ID       string
+	Name     string
+	Plan     string // free, pro, enterprise
+	PlanName string
+	Role     string
+}
+
+// Message is a one-line notice; Kind is ok, info, warn or error.
+type Message struct {
+	Kind string
+	Text string
+}
+
+// AuthForm is the sign-up or log-in form with what the person typed and what went wrong.
+type AuthForm struct {
+	CSRF          string
+	Email         string
+	Error         string
+	EmailError    string
+	PasswordError string
+}
+
+// Overview is the dashboard's landing page.
+type Overview struct {
+	BaseURL       string
+	ActiveKeys    int
+	KeyLimit      string
+	PlanName      string
+	RequestsUsed  int64
+	RequestsLimit string // "Unlimited" or a number
+	RequestsPct   int    // 0..100, or -1 when unlimited
+	Documents     int64
+	DocumentLimit string
+}
+
+// Keys is the API keys page.
+type Keys struct {
+	Keys      []Key
+	New       *NewKey
+	Error     string
+	Name      string
+	Active    int
+	Limit     string
+	AtLimit   bool
+	CanManage bool
+}
+
+// Key is one row of the keys table.
+type Key struct {
+	ID        string
+	Name      string
+	Prefix    string
+	Created   string
+	LastUsed  string
+	Revoked   string
+	IsRevoked bool
+}
+
+// NewKey is a key just created: the only time its secret is shown.
+type NewKey struct {
+	Name   string
+	Secret string
+}
+
+// PlanCard is one plan on the pricing and billing pages.
+type PlanCard struct {
+	ID       string
+	Name     string
+	Price    string
+	Features []string
+	Current  bool
+}
