@@ -1,0 +1,50 @@
+// Package retrieval stores documents as chunks, embeds them, and finds and answers
+// from them: keyword (PostgreSQL full text), semantic (vectors) and hybrid search.
+package retrieval
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// Embedder turns texts into vectors of one model.
+type Embedder interface {
+	// Model names the model that made the vectors; it is stored with every vector so a
+	// search never mixes models.
+	Model() string
+	// Embed returns one vector per text, in order.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// Vector is one chunk's embedding as a vector index stores it.
+type Vector struct {
+	// ID identifies the chunk inside its workspace; stable across replicas.
+	ID         string
+	DocumentID string
+	Values     []float32
+	// Metadata is the document's metadata (string, float64 or bool values), for filters.
+	Metadata map[string]any
+}
+
+// Filter restricts a search to documents whose metadata matches every key: the
+// value must be one of the listed ones (equality is a one-element list).
+type Filter map[string][]any
+
+// Match is one vector index hit.
+type Match struct {
+	ID         string
+	DocumentID string
+	Score      float32 // cosine similarity, higher is closer
+}
+
+// VectorIndex stores and searches chunk vectors. PostgreSQL keeps every vector too,
+// so an index can always be rebuilt from it.
+type VectorIndex interface {
+	// Upsert adds or replaces vectors of model in the workspace.
+	Upsert(ctx context.Context, workspaceID uuid.UUID, model string, vs []Vector) error
+	// Delete removes vectors by id from the workspace; unknown ids are ignored.
+	Delete(ctx context.Context, workspaceID uuid.UUID, ids []string) error
+	// Query returns up to topK vectors of model closest to q that pass f.
+	Query(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, topK int, f Filter) ([]Match, error)
+}
