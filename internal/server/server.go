@@ -46,6 +46,8 @@ type Server struct {
 
 	// workers run until Close; each flushes what it holds before returning.
 	workers []func(ctx context.Context)
+	// closers run after the workers stop, before the pool closes.
+	closers []func()
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started time.Time
@@ -75,8 +77,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	users := auth.NewService(pool)
 	workspaces := workspace.NewService(pool, cfg.Plans)
 
+	store := pgxstore.NewWithCleanupInterval(pool, 30*time.Minute)
+	s.closers = append(s.closers, store.StopCleanup)
 	sessions := scs.New()
-	sessions.Store = pgxstore.NewWithCleanupInterval(pool, 30*time.Minute)
+	sessions.Store = store
 	sessions.Lifetime = 30 * 24 * time.Hour
 	sessions.IdleTimeout = 7 * 24 * time.Hour
 	sessions.Cookie.Name = "cairn_session"
@@ -145,6 +149,9 @@ func (s *Server) Close() {
 		s.cancel()
 	}
 	s.wg.Wait()
+	for _, c := range s.closers {
+		c()
+	}
 	s.pool.Close()
 }
 
