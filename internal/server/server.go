@@ -230,7 +230,7 @@ func (s *Server) detailed(c echo.Context) error {
 			"heap_alloc_bytes": m.HeapAlloc, "sys_bytes": m.Sys, "gc_cycles": m.NumGC,
 		},
 		"database": map[string]any{
-			"status": map[bool]string{true: "ok", false: dbErr}[dbErr == ""],
+			"status":      map[bool]string{true: "ok", false: dbErr}[dbErr == ""],
 			"total_conns": st.TotalConns(), "idle_conns": st.IdleConns(), "acquired_conns": st.AcquiredConns(),
 			"max_conns": st.MaxConns(), "acquire_count": st.AcquireCount(),
 		},
