@@ -169,4 +169,13 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (User, error) {
 	return User{ID: u.ID, Email: u.Email}, nil
 }
 
+// PruneFailures forgets failed log-ins older than FailureWindow; they no longer
+// count towards throttling.
+func (s *Service) PruneFailures(ctx context.Context) error {
+	if err := s.q.LoginFailurePrune(ctx, s.now().Add(-FailureWindow)); err != nil {
+		return fmt.Errorf("auth: prune login failures: %w", err)
+	}
+	return nil
+}
+
 var dummyHash = HashPassword("not a real password, only spends time")

@@ -29,6 +29,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/static"
@@ -77,10 +78,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	users := auth.NewService(pool)
 	workspaces := workspace.NewService(pool, cfg.Plans)
 
-	store := pgxstore.NewWithCleanupInterval(pool, 30*time.Minute)
-	s.closers = append(s.closers, store.StopCleanup)
 	sessions := scs.New()
-	sessions.Store = store
+	// Interval 0: no cleanup goroutine of the store's own (see housekeeping).
+	sessions.Store = pgxstore.NewWithCleanupInterval(pool, 0)
+	s.workers = append(s.workers, func(ctx context.Context) { s.housekeeping(ctx, users, 30*time.Minute) })
 	sessions.Lifetime = 30 * 24 * time.Hour
 	sessions.IdleTimeout = 7 * 24 * time.Hour
 	sessions.Cookie.Name = "cairn_session"
@@ -193,6 +194,26 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.Close()
 	s.log.Info("shut down")
 	return err
+}
+
+// housekeeping deletes expired sessions and old login failures every interval.
+// Every replica runs it; the deletes are idempotent, so that is harmless.
+func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := dbq.New(s.pool).SessionDeleteExpired(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: delete expired sessions", "err", err)
+		}
+		if err := users.PruneFailures(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: prune login failures", "err", err)
+		}
+	}
 }
 
 func (s *Server) ready(c echo.Context) error {

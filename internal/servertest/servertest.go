@@ -3,6 +3,7 @@
 package servertest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,8 +37,31 @@ type Instance struct {
 	DatabaseURL string
 	Config      config.Config
 	Server      *server.Server
+	logs        *syncBuffer
 	stop        func()
 }
+
+// syncBuffer collects a replica's log lines for tests to search.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Logs returns every JSON log line the replica has written so far, so tests can
+// check what reaches the logs (and what must not, such as secrets).
+func (i *Instance) Logs() string { return i.logs.String() }
 
 // Start runs a replica on a fresh database. env sets configuration variables.
 func Start(tb testing.TB, env map[string]string) *Instance {
@@ -62,9 +87,10 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 	if err != nil {
 		tb.Fatalf("servertest: config: %v", err)
 	}
-	var out io.Writer = io.Discard
+	logs := &syncBuffer{}
+	var out io.Writer = logs
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
-		out = os.Stderr
+		out = io.MultiWriter(logs, os.Stderr)
 	}
 	log := slog.New(slog.NewJSONHandler(out, nil))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -90,7 +116,7 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 		time.Sleep(20 * time.Millisecond)
 	}
 	var stopped atomic.Bool
-	inst := &Instance{URL: base, DatabaseURL: databaseURL, Config: cfg, Server: srv}
+	inst := &Instance{URL: base, DatabaseURL: databaseURL, Config: cfg, Server: srv, logs: logs}
 	inst.stop = func() {
 		if stopped.Swap(true) {
 			return
@@ -119,6 +145,9 @@ type Account struct {
 
 var accountSeq atomic.Int64
 
+// Password is the password of every account NewAccount makes.
+const Password = "correct horse battery"
+
 // NewAccount signs up a user directly through the services, sets the workspace's
 // plan and mints one API key.
 func (i *Instance) NewAccount(tb testing.TB, p plan.ID) Account {
@@ -126,7 +155,7 @@ func (i *Instance) NewAccount(tb testing.TB, p plan.ID) Account {
 	ctx := context.Background()
 	pool := i.Server.Pool()
 	email := fmt.Sprintf("user%d-%s@example.com", accountSeq.Add(1), uuid.NewString()[:8])
-	u, ws, err := auth.NewService(pool).SignUp(ctx, email, "correct horse battery")
+	u, ws, err := auth.NewService(pool).SignUp(ctx, email, Password)
 	if err != nil {
 		tb.Fatalf("servertest: sign up: %v", err)
 	}
@@ -245,6 +274,15 @@ func (b *Browser) SignUp(email, password string) {
 	resp, body := b.Submit("/signup", "/signup", url.Values{"email": {email}, "password": {password}})
 	if resp.StatusCode != http.StatusSeeOther {
 		b.tb.Fatalf("browser: sign up %s: status %d: %s", email, resp.StatusCode, body)
+	}
+}
+
+// LogIn logs in through the log-in form.
+func (b *Browser) LogIn(email, password string) {
+	b.tb.Helper()
+	resp, body := b.Submit("/login", "/login", url.Values{"email": {email}, "password": {password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		b.tb.Fatalf("browser: log in %s: status %d: %s", email, resp.StatusCode, body)
 	}
 }
 

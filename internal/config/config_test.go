@@ -1,0 +1,151 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cairn-dev/cairn/internal/plan"
+)
+
+func load(env map[string]string) (Config, error) {
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	return Load(func(k string) string { return env[k] }, environ)
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := load(nil)
+	if err != nil {
+		t.Fatalf("Load with nothing set: %v", err)
+	}
+	if c.DatabaseURL != DefaultDatabaseURL || c.ListenAddr != ":8080" || c.BaseURL != "http://localhost:8080" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if c.SecureCookies() || c.Stripe.Enabled() || c.Pinecone.Enabled() || c.RedisURL != "" || c.AdminToken != "" {
+		t.Fatalf("optional features on by default: %+v", c)
+	}
+	if got := c.Plans.Get(plan.Free).Limits; got != plan.Default().Get(plan.Free).Limits {
+		t.Fatalf("Free limits = %+v, want the plan table's", got)
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	c, err := load(map[string]string{
+		"BASE_URL":          "https://cairn.example.com/",
+		"CORS_ORIGINS":      "https://a.example.com, https://b.example.com/",
+		"STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x",
+		"STRIPE_PRICE_PRO": "price_pro", "STRIPE_PRICE_ENTERPRISE": "price_ent",
+		"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "1000",
+		"CAIRN_PLAN_PRO_API_KEYS":            "unlimited",
+		"CAIRN_PLAN_FREE_RATE_PER_MINUTE":    "60",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BaseURL != "https://cairn.example.com" || !c.SecureCookies() {
+		t.Fatalf("BASE_URL = %q, secure cookies %v", c.BaseURL, c.SecureCookies())
+	}
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://a.example.com https://b.example.com" {
+		t.Fatalf("CORS origins = %q", got)
+	}
+	if !c.Stripe.Enabled() {
+		t.Fatalf("Stripe not enabled")
+	}
+	free, pro := c.Plans.Get(plan.Free).Limits, c.Plans.Get(plan.Pro).Limits
+	if free.RequestsPerMonth != 1000 || free.RatePerMinute != 60 || pro.APIKeys != plan.Unlimited {
+		t.Fatalf("overrides not applied: free %+v, pro %+v", free, pro)
+	}
+	if plan.Default().Get(plan.Free).Limits.RequestsPerMonth != 100 {
+		t.Fatalf("overriding changed the default table")
+	}
+}
+
+func TestLoadFileVariants(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "admin")
+	if err := os.WriteFile(secret, []byte("s3cret-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dbFile := filepath.Join(dir, "db")
+	if err := os.WriteFile(dbFile, []byte("postgres://app:pw@db:5432/cairn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(map[string]string{"ADMIN_TOKEN_FILE": secret, "DATABASE_URL_FILE": dbFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminToken != "s3cret-token" || c.DatabaseURL != "postgres://app:pw@db:5432/cairn" {
+		t.Fatalf("_FILE values not read (trimmed): %q %q", c.AdminToken, c.DatabaseURL)
+	}
+	t.Run("NotASecret", func(t *testing.T) {
+		// Only secrets have _FILE variants; others are ignored rather than read.
+		c, err := load(map[string]string{"LISTEN_ADDR_FILE": secret})
+		if err != nil || c.ListenAddr != ":8080" {
+			t.Fatalf("LISTEN_ADDR_FILE: %q, %v", c.ListenAddr, err)
+		}
+	})
+}
+
+// TestLoadProblems checks that each bad setting produces one line naming its
+// variable, and that all problems are reported at once.
+func TestLoadProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want []string // one entry per expected line, each a substring of it
+	}{
+		{"DatabaseURLScheme", map[string]string{"DATABASE_URL": "mysql://x/y"}, []string{"DATABASE_URL"}},
+		{"BaseURLNotHTTP", map[string]string{"BASE_URL": "localhost:8080"}, []string{"BASE_URL"}},
+		{"ListenAddrNoPort", map[string]string{"LISTEN_ADDR": "8080"}, []string{"LISTEN_ADDR"}},
+		{"RedisURL", map[string]string{"REDIS_URL": "http://redis"}, []string{"REDIS_URL"}},
+		{"SMTPURL", map[string]string{"SMTP_URL": "mail.example.com"}, []string{"SMTP_URL"}},
+		{"OpenAIBaseURL", map[string]string{"OPENAI_BASE_URL": "ftp://x"}, []string{"OPENAI_BASE_URL"}},
+		{"PineconeHalf", map[string]string{"PINECONE_API_KEY": "pk"}, []string{"PINECONE_API_KEY and PINECONE_INDEX_HOST"}},
+		{"StripeIncomplete", map[string]string{"STRIPE_SECRET_KEY": "sk"}, []string{"STRIPE_WEBHOOK_SECRET", "STRIPE_PRICE_PRO", "STRIPE_PRICE_ENTERPRISE"}},
+		{"CORSOriginWithPath", map[string]string{"CORS_ORIGINS": "https://a.example.com/app"}, []string{"CORS_ORIGINS"}},
+		{"PlanUnknownLimit", map[string]string{"CAIRN_PLAN_FREE_SPEED": "3"}, []string{"CAIRN_PLAN_FREE_SPEED"}},
+		{"PlanUnknownPlan", map[string]string{"CAIRN_PLAN_GOLD_API_KEYS": "3"}, []string{"CAIRN_PLAN_GOLD_API_KEYS"}},
+		{"PlanNotANumber", map[string]string{"CAIRN_PLAN_FREE_API_KEYS": "lots"}, []string{"CAIRN_PLAN_FREE_API_KEYS"}},
+		{"PlanNegative", map[string]string{"CAIRN_PLAN_FREE_DOCUMENTS": "-5"}, []string{"CAIRN_PLAN_FREE_DOCUMENTS"}},
+		{"PlanZeroRate", map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "0"}, []string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE"}},
+		{"SecretAndFileBoth", map[string]string{"ADMIN_TOKEN": "a", "ADMIN_TOKEN_FILE": "/dev/null"}, []string{"ADMIN_TOKEN and ADMIN_TOKEN_FILE"}},
+		{"SecretFileMissing", map[string]string{"STRIPE_SECRET_KEY_FILE": "/nonexistent/cairn-secret"}, []string{"STRIPE_SECRET_KEY_FILE"}},
+		{"Several", map[string]string{"BASE_URL": "nope", "LISTEN_ADDR": "8080", "REDIS_URL": "x"}, []string{"BASE_URL", "LISTEN_ADDR", "REDIS_URL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(tc.env)
+			if err == nil {
+				t.Fatalf("Load(%v) succeeded, want %d problems", tc.env, len(tc.want))
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tc.want) {
+				t.Fatalf("Load(%v) reported %d lines, want %d:\n%s", tc.env, len(lines), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				if !strings.HasPrefix(lines[i], w) && !strings.Contains(lines[i], w) {
+					t.Errorf("line %d = %q, want it to name %s", i+1, lines[i], w)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsNotInProblems(t *testing.T) {
+	_, err := load(map[string]string{"DATABASE_URL": "mysql://user:hunter2hunter2@db/x", "REDIS_URL": "http://:hunter3hunter3@r"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hunter3") {
+		t.Fatalf("configuration error leaks a password: %v", err)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	if got, want := RedactURL("postgres://app:pw@db:5432/cairn?sslmode=disable"), "postgres://app:xxxxx@db:5432/cairn?sslmode=disable"; got != want {
+		t.Fatalf("RedactURL = %q, want %q", got, want)
+	}
+}

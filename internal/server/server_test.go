@@ -1,0 +1,212 @@
+package server_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/servertest"
+)
+
+func TestSecurityHeaders(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	for _, path := range []string{"/", "/login", "/signup", "/no-such-page"} {
+		t.Run("HTML"+strings.ReplaceAll(path, "/", "_"), func(t *testing.T) {
+			resp, err := http.Get(inst.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			h := resp.Header
+			if !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+				t.Fatalf("Content-Type %q", h.Get("Content-Type"))
+			}
+			csp := h.Get("Content-Security-Policy")
+			for _, want := range []string{"default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"} {
+				if !strings.Contains(csp, want) {
+					t.Errorf("CSP %q lacks %q", csp, want)
+				}
+			}
+			if strings.Contains(csp, "script-src 'self' 'unsafe-inline'") {
+				t.Errorf("CSP allows inline scripts")
+			}
+			for k, v := range map[string]string{
+				"X-Content-Type-Options": "nosniff",
+				"Referrer-Policy":        "strict-origin-when-cross-origin",
+				"X-Frame-Options":        "DENY",
+			} {
+				if got := h.Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+		})
+	}
+	t.Run("APIGetsNosniffNotCSP", func(t *testing.T) {
+		resp, err := http.Get(inst.URL + "/v1/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("Content-Security-Policy") != "" {
+			t.Fatalf("API headers: %v", resp.Header)
+		}
+	})
+}
+
+func TestRequestID(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	send := func(id string) string {
+		req, _ := http.NewRequest(http.MethodGet, inst.URL+"/v1/me", nil)
+		if id != "" {
+			req.Header.Set("X-Request-ID", id)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := servertest.ReadBody(t, resp)
+		got := resp.Header.Get("X-Request-ID")
+		if !strings.Contains(body, `"request_id":"`+got+`"`) {
+			t.Fatalf("body %s does not carry request id %q", body, got)
+		}
+		return got
+	}
+	t.Run("EchoesValid", func(t *testing.T) {
+		for _, id := range []string{"abc-123", "trace_01HZX.4:2", strings.Repeat("a", 128)} {
+			if got := send(id); got != id {
+				t.Fatalf("sent %q, got back %q", id, got)
+			}
+		}
+	})
+	t.Run("ReplacesInvalid", func(t *testing.T) {
+		for _, id := range []string{"has space", "quote\"", strings.Repeat("a", 129), "<script>", "naïve"} {
+			got := send(id)
+			if got == id || got == "" {
+				t.Fatalf("sent invalid %q, got back %q", id, got)
+			}
+		}
+	})
+	t.Run("MadeWhenAbsent", func(t *testing.T) {
+		a, b := send(""), send("")
+		if a == "" || a == b {
+			t.Fatalf("generated ids %q and %q", a, b)
+		}
+	})
+	t.Run("InLogs", func(t *testing.T) {
+		send("find-me-in-the-log")
+		if !strings.Contains(inst.Logs(), `"request_id":"find-me-in-the-log"`) {
+			t.Fatalf("the access log does not carry the request id")
+		}
+	})
+}
+
+func TestHealth(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"ADMIN_TOKEN": "operator-token"})
+	for _, tc := range []struct {
+		path, auth string
+		status     int
+		want       string
+	}{
+		{"/healthz", "", 200, "ok"},
+		{"/readyz", "", 200, "ready"},
+		{"/health/detailed", "", 404, ""},
+		{"/health/detailed", "Bearer wrong", 404, ""},
+		{"/health/detailed", "Bearer operator-token", 200, `"database"`},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, inst.URL+tc.path, nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := servertest.ReadBody(t, resp)
+		if resp.StatusCode != tc.status || !strings.Contains(body, tc.want) {
+			t.Errorf("GET %s (%q): %d %s, want %d with %q", tc.path, tc.auth, resp.StatusCode, body, tc.status, tc.want)
+		}
+	}
+}
+
+func TestNotFound(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Free)
+	resp := inst.Do(t, http.MethodGet, "/v1/nope", acct.Key, "")
+	body := servertest.ReadBody(t, resp)
+	if resp.StatusCode != 404 || !strings.Contains(body, `"code":"not_found"`) {
+		t.Fatalf("/v1/nope: %d %s", resp.StatusCode, body)
+	}
+	resp, err := http.Get(inst.URL + "/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = servertest.ReadBody(t, resp)
+	if resp.StatusCode != 404 || !strings.Contains(body, "<html") {
+		t.Fatalf("/nope: %d, want an HTML 404 page", resp.StatusCode)
+	}
+}
+
+// TestGracefulShutdownDrainsInFlight starts a request whose body arrives in two
+// parts, begins shutting the replica down between them, and checks that the
+// request still gets its whole response while new connections are refused.
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	addr := strings.TrimPrefix(inst.URL, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	form := "email=ada%40example.com&password=correct+horse+battery"
+	fmt.Fprintf(conn, "POST /signup HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n%s", addr, len(form), form[:10])
+
+	// Shutdown waits for the in-flight request, so run it aside.
+	stopped := make(chan struct{})
+	go func() {
+		inst.Stop()
+		close(stopped)
+	}()
+	// Shutdown closes the listener first: once new connections are refused, the
+	// drain has begun and our request is in flight.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("the replica kept accepting connections after shutdown began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("the replica stopped without waiting for the in-flight request")
+	default:
+	}
+	if _, err := io.WriteString(conn, form[10:]); err != nil {
+		t.Fatalf("finishing the request: %v", err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("the in-flight request got no response: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// No CSRF token: the handler chain ran and refused it, which is a whole answer.
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "</html>") {
+		t.Fatalf("in-flight request: %d, %d bytes; want the full 403 page", resp.StatusCode, len(body))
+	}
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the replica did not finish shutting down")
+	}
+}

@@ -1,0 +1,105 @@
+package servertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// ChromePath is the browser the tests drive: $CAIRN_CHROME, or Debian's chromium.
+func ChromePath() string {
+	if p := os.Getenv("CAIRN_CHROME"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// NewChrome starts a headless Chromium with a fresh profile for tb and returns a
+// chromedp context for one tab; the browser stops when the test ends. Without a
+// Chromium binary the test is skipped on a developer machine, but fails in CI
+// (CI set), where .ci/run installs one. The context is bounded by timeout so a
+// hung page fails the test instead of the whole run.
+func NewChrome(tb testing.TB, timeout time.Duration) context.Context {
+	tb.Helper()
+	path := ChromePath()
+	if _, err := os.Stat(path); err != nil {
+		if os.Getenv("CI") == "" {
+			tb.Skipf("servertest: no Chromium at %s (apt-get install chromium); browser test skipped", path)
+		}
+		tb.Fatalf("servertest: no Chromium at %s; CI must install it", path)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox, // CI runs as root, where Chromium's sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(tb.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	// The first Run starts the browser; it must not carry the timeout (that would
+	// bound the browser's life, not one action), so start it here.
+	if err := chromedp.Do(ctx); err != nil {
+		cancelCtx()
+		cancelAlloc()
+		tb.Fatalf("servertest: start Chromium: %v", err)
+	}
+	tctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	tb.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+	})
+	return tctx
+}
+
+// AcceptDialogs answers every JavaScript dialog (confirm, alert) of the tab with
+// OK until ctx ends, as a person clicking through a confirmation would. The
+// messages it saw are sent on the returned channel (buffered; extra ones dropped).
+func AcceptDialogs(tb testing.TB, ctx context.Context) <-chan string {
+	tb.Helper()
+	seen := make(chan string, 16)
+	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
+	go func() {
+		for ev, err := range dialogs {
+			if err != nil {
+				return
+			}
+			select {
+			case seen <- ev.Message:
+			default:
+			}
+			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil {
+				return
+			}
+		}
+	}()
+	return seen
+}
+
+// Screenshot saves a full-page PNG of the tab to path, for looking at pages.
+func Screenshot(tb testing.TB, ctx context.Context, path string) {
+	tb.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.Fatalf("servertest: screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		tb.Fatalf("servertest: screenshot: %v", err)
+	}
+}

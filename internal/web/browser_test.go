@@ -1,0 +1,134 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/cairn-dev/cairn/internal/servertest"
+)
+
+// shot saves a screenshot named name when CAIRN_SCREENSHOTS names a directory, so
+// people can look at the pages a test walked through.
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("CAIRN_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	servertest.Screenshot(t, ctx, filepath.Join(dir, name+".png"))
+}
+
+// TestBrowserSignUpKeyRevoke walks the issue's story in a real browser: sign up,
+// create a key, read it off the page, call the API with it, revoke it in the page,
+// and see the API refuse it.
+func TestBrowserSignUpKeyRevoke(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	ctx := servertest.NewChrome(t, 90*time.Second)
+	dialogs := servertest.AcceptDialogs(t, ctx)
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(inst.URL+"/"),
+	); err != nil {
+		t.Fatalf("open home: %v", err)
+	}
+	shot(t, ctx, "01-home")
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(inst.URL+"/signup"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/signup"]`)),
+	); err != nil {
+		t.Fatalf("open sign-up: %v", err)
+	}
+	shot(t, ctx, "02-signup")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#email`), "ada@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), "a long enough password"),
+		chromedp.Click(chromedp.CSS(`form[action="/signup"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=workspace-name]`)),
+	); err != nil {
+		t.Fatalf("sign up: %v", err)
+	}
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := loc, inst.URL+"/dashboard"; got != want {
+		t.Fatalf("after sign-up the browser is at %s, want %s", got, want)
+	}
+	wsName, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`[data-testid=workspace-name]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shot(t, ctx, "03-overview")
+
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(inst.URL+"/dashboard/keys"),
+		chromedp.WaitVisible(chromedp.CSS(`#key-name`)),
+	); err != nil {
+		t.Fatalf("open keys page: %v", err)
+	}
+	shot(t, ctx, "04-keys-empty")
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#key-name`), "Chrome on my laptop"),
+		chromedp.Click(chromedp.CSS(`form[action="/dashboard/keys"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#new-key-secret`)),
+	); err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	shot(t, ctx, "05-key-created")
+	key, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-key-secret`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !servertest.KeyRe.MatchString(key) || len(key) != len("ck_live_")+38 {
+		t.Fatalf("the page shows %q, not a key matching %s", key, servertest.KeyRe)
+	}
+
+	resp := inst.Do(t, http.MethodGet, "/v1/me", key, "")
+	body := servertest.ReadBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /v1/me with the new key: %d %s", resp.StatusCode, body)
+	}
+	var me struct {
+		Workspace struct{ ID, Name, Plan string }
+		Key       struct{ ID, Name, Prefix string }
+	}
+	if err := json.Unmarshal([]byte(body), &me); err != nil {
+		t.Fatalf("GET /v1/me: %v: %s", err, body)
+	}
+	if me.Workspace.Name != wsName || me.Workspace.Plan != "free" || me.Key.Name != "Chrome on my laptop" || me.Key.Prefix != key[:12] {
+		t.Fatalf("GET /v1/me = %+v; want workspace %q on free, key %q with prefix %q", me, wsName, "Chrome on my laptop", key[:12])
+	}
+
+	// The revoke form asks for confirmation with window.confirm; AcceptDialogs
+	// clicks OK, as the person would.
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(inst.URL+"/dashboard/keys"),
+		chromedp.Click(chromedp.CSS(`form[data-confirm] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.is-revoked`)),
+	); err != nil {
+		t.Fatalf("revoke key: %v", err)
+	}
+	shot(t, ctx, "06-key-revoked")
+	select {
+	case msg := <-dialogs:
+		if msg == "" {
+			t.Errorf("the revoke confirmation had no message")
+		}
+	default:
+		t.Errorf("revoking did not ask for confirmation")
+	}
+
+	resp = inst.Do(t, http.MethodGet, "/v1/me", key, "")
+	body = servertest.ReadBody(t, resp)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/me with the revoked key: %d %s, want 401", resp.StatusCode, body)
+	}
+}
