@@ -15,6 +15,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/reqctx"
+	"github.com/cairn-dev/cairn/internal/retrieval"
 )
 
 // MaxBodyBytes is the largest request body the API reads.
@@ -23,6 +24,7 @@ const MaxBodyBytes = 10 << 20
 // Deps are the services the API calls.
 type Deps struct {
 	Keys        *apikey.Service
+	Retrieval   *retrieval.Service
 	Plans       plan.Table
 	CORSOrigins []string
 	Log         *slog.Logger

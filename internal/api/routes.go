@@ -10,4 +10,10 @@ func (a *API) Routes(e *echo.Echo) {
 	v1 := e.Group("/v1", a.cors(), middleware.BodyLimit("10M"))
 	authed := v1.Group("", a.authenticate, requireJSON)
 	authed.GET("/me", a.me)
+	authed.POST("/documents", a.upsertDocuments)
+	authed.GET("/documents", a.listDocuments)
+	authed.GET("/documents/:id", a.getDocument)
+	authed.DELETE("/documents/:id", a.deleteDocument)
+	authed.POST("/search", a.search)
+	authed.POST("/answer", a.answer)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -21,9 +22,10 @@ type Config struct {
 	CORSOrigins []string
 	SMTPURL     string
 
-	OpenAI   OpenAI
-	Pinecone Pinecone
-	Stripe   Stripe
+	OpenAI    OpenAI
+	Pinecone  Pinecone
+	Retrieval Retrieval
+	Stripe    Stripe
 
 	Plans plan.Table
 }
@@ -41,6 +43,12 @@ type OpenAI struct {
 type Pinecone struct {
 	APIKey    string
 	IndexHost string
+}
+
+// Retrieval tunes the built-in embedder and vector index.
+type Retrieval struct {
+	LocalEmbeddingDim int   // LOCAL_EMBEDDING_DIM: the local embedder's dimension
+	VectorCacheBytes  int64 // VECTOR_CACHE_MB: the builtin index's memory budget
 }
 
 // Stripe configures billing; an empty SecretKey turns billing off.
@@ -119,6 +127,8 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 			APIBase:         get("STRIPE_API_BASE", ""),
 		},
 	}
+	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "384"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
+	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
 	for _, o := range strings.Split(get("CORS_ORIGINS", ""), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
@@ -129,6 +139,16 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	problems = append(problems, errs...)
 	problems = append(problems, c.validate()...)
 	return c, errors.Join(problems...)
+}
+
+// positiveInt parses a whole number in [lo, hi], recording a problem otherwise.
+func positiveInt(v, name string, lo, hi int, problems *[]error) int {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		*problems = append(*problems, fmt.Errorf("%s: %q is not a whole number from %d to %d", name, v, lo, hi))
+		return lo
+	}
+	return n
 }
 
 func (c Config) validate() []error {

@@ -48,3 +48,13 @@ type VectorIndex interface {
 	// Query returns up to topK vectors of model closest to q that pass f.
 	Query(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, topK int, f Filter) ([]Match, error)
 }
+
+// ChatMessage is one message of a chat completion.
+type ChatMessage struct{ Role, Content string }
+
+// ChatModel generates answers.
+type ChatModel interface {
+	Model() string
+	Complete(ctx context.Context, msgs []ChatMessage) (string, error)
+	Stream(ctx context.Context, msgs []ChatMessage, onDelta func(string) error) error
+}

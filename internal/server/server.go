@@ -30,6 +30,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/static"
@@ -37,13 +38,14 @@ import (
 
 // Server is one Cairn replica.
 type Server struct {
-	cfg      config.Config
-	log      *slog.Logger
-	pool     *pgxpool.Pool
-	echo     *echo.Echo
-	listener *db.Listener
-	keys     *apikey.Service
-	registry *prometheus.Registry
+	cfg       config.Config
+	log       *slog.Logger
+	pool      *pgxpool.Pool
+	echo      *echo.Echo
+	listener  *db.Listener
+	keys      *apikey.Service
+	retrieval *retrieval.Service
+	registry  *prometheus.Registry
 
 	// workers run until Close; each flushes what it holds before returning.
 	workers []func(ctx context.Context)
@@ -107,7 +109,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	api.New(api.Deps{Keys: s.keys, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
+	s.retrieval = newRetrieval(cfg, pool, log)
+	api.New(api.Deps{Keys: s.keys, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
 	web.New(web.Deps{
 		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys,
 	}).Routes(e)
@@ -115,6 +118,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.echo = e
 	return s, nil
 }
+
+// Retrieval returns the replica's retrieval service, for tools and tests.
+func (s *Server) Retrieval() *retrieval.Service { return s.retrieval }
 
 // Handler returns the HTTP handler of this replica.
 func (s *Server) Handler() http.Handler { return s.echo }

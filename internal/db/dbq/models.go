@@ -31,6 +31,42 @@ type AuditLog struct {
 	CreatedAt   time.Time
 }
 
+type Chunk struct {
+	ID          int64
+	WorkspaceID uuid.UUID
+	DocumentID  string
+	Position    int32
+	Text        string
+	Tsv         interface{}
+}
+
+type ChunkTombstone struct {
+	WorkspaceID uuid.UUID
+	Version     int64
+	ChunkID     int64
+	CreatedAt   time.Time
+}
+
+type ChunkVector struct {
+	ChunkID     int64
+	WorkspaceID uuid.UUID
+	Model       string
+	Version     int64
+	Embedding   []byte
+}
+
+type Document struct {
+	WorkspaceID uuid.UUID
+	ID          string
+	Title       string
+	Url         string
+	Metadata    []byte
+	Text        string
+	Chunks      int32
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
@@ -45,10 +81,25 @@ type Membership struct {
 	CreatedAt   time.Time
 }
 
+type RetrievalState struct {
+	WorkspaceID   uuid.UUID
+	Version       int64
+	Documents     int32
+	Chunks        int64
+	Tokens        int64
+	PrunedVersion int64
+}
+
 type Session struct {
 	Token  string
 	Data   []byte
 	Expiry time.Time
+}
+
+type TermStat struct {
+	WorkspaceID uuid.UUID
+	Lexeme      string
+	Chunks      int32
 }
 
 type User struct {

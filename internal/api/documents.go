@@ -1,0 +1,156 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/retrieval"
+)
+
+type upsertResponse struct {
+	Documents []storedJSON `json:"documents"`
+}
+
+type storedJSON struct {
+	ID     string `json:"id"`
+	Chunks int    `json:"chunks"`
+}
+
+type documentJSON struct {
+	ID        string         `json:"id"`
+	Title     string         `json:"title"`
+	URL       string         `json:"url"`
+	Metadata  map[string]any `json:"metadata"`
+	Chunks    int            `json:"chunks"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	Text      *string        `json:"text,omitempty"`
+}
+
+type listResponse struct {
+	Documents  []documentJSON `json:"documents"`
+	NextCursor *string        `json:"next_cursor"`
+}
+
+// caller is the retrieval caller of an authenticated request; the OpenAI-API-Key
+// header travels with it for this request only.
+func caller(c echo.Context) retrieval.Caller {
+	p := principal(c)
+	return retrieval.Caller{WorkspaceID: p.WorkspaceID, Plan: p.Plan, OpenAIKey: c.Request().Header.Get("OpenAI-API-Key")}
+}
+
+// readBody reads the request body; the body limit middleware's error passes through.
+func readBody(c echo.Context) ([]byte, error) {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return nil, he
+		}
+		return nil, apperr.Field("body", "could not be read")
+	}
+	return b, nil
+}
+
+// documentID returns the {id} path parameter decoded: echo leaves it escaped when
+// the path needed escaping (an id with a slash, say).
+func documentID(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if c.Request().URL.RawPath != "" {
+		u, err := url.PathUnescape(id)
+		if err != nil {
+			return "", apperr.New(apperr.NotFound, "No document with that id in this workspace.")
+		}
+		id = u
+	}
+	if retrieval.ValidateID(id) != nil {
+		return "", apperr.New(apperr.NotFound, "No document with that id in this workspace.")
+	}
+	return id, nil
+}
+
+// upsertDocuments stores a batch of documents.
+func (a *API) upsertDocuments(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	docs, err := retrieval.ParseUpsert(body)
+	if err != nil {
+		return err
+	}
+	stored, err := a.Retrieval.Upsert(c.Request().Context(), caller(c), docs)
+	if err != nil {
+		return err
+	}
+	resp := upsertResponse{Documents: make([]storedJSON, len(stored))}
+	for i, s := range stored {
+		resp.Documents[i] = storedJSON{ID: s.ID, Chunks: s.Chunks}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// listDocuments pages through the workspace's documents, newest first.
+func (a *API) listDocuments(c echo.Context) error {
+	limit, err := retrieval.ParseListLimit(c.QueryParam("limit"))
+	if err != nil {
+		return err
+	}
+	docs, next, err := a.Retrieval.List(c.Request().Context(), principal(c).WorkspaceID, limit, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	resp := listResponse{Documents: make([]documentJSON, len(docs))}
+	for i, d := range docs {
+		resp.Documents[i] = toDocumentJSON(d, false)
+	}
+	if next != "" {
+		resp.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// getDocument returns one document with its text.
+func (a *API) getDocument(c echo.Context) error {
+	id, err := documentID(c)
+	if err != nil {
+		return err
+	}
+	d, err := a.Retrieval.Get(c.Request().Context(), principal(c).WorkspaceID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toDocumentJSON(d, true))
+}
+
+// deleteDocument removes a document from the store and every index.
+func (a *API) deleteDocument(c echo.Context) error {
+	id, err := documentID(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Retrieval.Delete(c.Request().Context(), principal(c).WorkspaceID, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func toDocumentJSON(d retrieval.Document, withText bool) documentJSON {
+	j := documentJSON{
+		ID: d.ID, Title: d.Title, URL: d.URL, Metadata: d.Metadata, Chunks: d.Chunks,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+	if j.Metadata == nil {
+		j.Metadata = map[string]any{}
+	}
+	if withText {
+		j.Text = &d.Text
+	}
+	return j
+}

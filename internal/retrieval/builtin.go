@@ -1,0 +1,406 @@
+package retrieval
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+)
+
+// DefaultCacheBytes bounds the builtin index's memory unless configured otherwise.
+const DefaultCacheBytes = 1 << 30
+
+// BuiltinIndex is the default vector index: exact cosine search in process over
+// the vectors PostgreSQL already holds (chunk_vectors). Each workspace's vectors of
+// one model are cached in one contiguous float32 slice, tagged with the workspace's
+// version; a query first reads the version (one primary-key lookup), so a write
+// committed through any replica is seen by the next query on every replica, which
+// then loads only what changed since its copy. Cached workspaces are evicted least
+// recently used first to keep the total under the byte budget.
+type BuiltinIndex struct {
+	pool   *pgxpool.Pool
+	q      *dbq.Queries
+	budget int64
+
+	mu      sync.Mutex
+	entries map[cacheKey]*entry
+	lru     *list.List // of *entry, most recently used in front
+	used    int64
+}
+
+type cacheKey struct {
+	workspace uuid.UUID
+	model     string
+}
+
+// entry is one workspace's vectors of one model.
+type entry struct {
+	key  cacheKey
+	elem *list.Element
+
+	load sync.Mutex // one refresh at a time
+
+	mu      sync.RWMutex // guards what follows
+	loaded  bool
+	version int64
+	dim     int
+	ids     []int64
+	docs    []int32   // row → index into docIDs/metas
+	vecs    []float32 // row i is vecs[i*dim:(i+1)*dim], unit length
+	row     map[int64]int
+	docIDs  []string
+	metas   []map[string]any
+	docOf   map[string]int32
+	bytes   int64
+}
+
+// NewBuiltinIndex returns the builtin index over pool, using at most budget bytes
+// for cached vectors (DefaultCacheBytes when budget ≤ 0).
+func NewBuiltinIndex(pool *pgxpool.Pool, budget int64) *BuiltinIndex {
+	if budget <= 0 {
+		budget = DefaultCacheBytes
+	}
+	return &BuiltinIndex{pool: pool, q: dbq.New(pool), budget: budget, entries: map[cacheKey]*entry{}, lru: list.New()}
+}
+
+// Upsert does nothing: the service has written the vectors to PostgreSQL in the
+// same transaction, and the version it bumped makes every cache load them.
+func (b *BuiltinIndex) Upsert(context.Context, uuid.UUID, string, []Vector) error { return nil }
+
+// Delete does nothing, for the same reason: the chunks' tombstones reach every cache.
+func (b *BuiltinIndex) Delete(context.Context, uuid.UUID, []string) error { return nil }
+
+// Query returns the topK vectors of model closest to q by cosine similarity among
+// the documents that pass f.
+func (b *BuiltinIndex) Query(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, topK int, f Filter) ([]Match, error) {
+	st, err := b.q.RetrievalStateGet(ctx, workspaceID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("builtin index: version: %w", err)
+	}
+	e := b.entry(cacheKey{workspaceID, model})
+	e.mu.RLock()
+	fresh := e.loaded && e.version >= st.Version
+	e.mu.RUnlock()
+	if !fresh {
+		if err := b.refresh(ctx, e, st.Version); err != nil {
+			return nil, err
+		}
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.search(q, topK, f), nil
+}
+
+// Stats reports the cached vectors and bytes, for benchmarks and operators.
+func (b *BuiltinIndex) Stats() (vectors int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.entries {
+		e.mu.RLock()
+		vectors += len(e.ids)
+		e.mu.RUnlock()
+	}
+	return vectors, b.used
+}
+
+// entry returns the cache entry for key, creating it, and marks it used.
+func (b *BuiltinIndex) entry(key cacheKey) *entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, ok := b.entries[key]
+	if !ok {
+		e = &entry{key: key}
+		e.elem = b.lru.PushFront(e)
+		b.entries[key] = e
+		return e
+	}
+	b.lru.MoveToFront(e.elem)
+	return e
+}
+
+// refresh brings e up to at least version, reading everything from one snapshot.
+func (b *BuiltinIndex) refresh(ctx context.Context, e *entry, version int64) error {
+	e.load.Lock()
+	defer e.load.Unlock()
+	e.mu.RLock()
+	done := e.loaded && e.version >= version
+	have := e.version
+	full := !e.loaded
+	e.mu.RUnlock()
+	if done {
+		return nil
+	}
+	err := pgx.BeginTxFunc(ctx, b.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		q := b.q.WithTx(tx)
+		st, err := q.RetrievalStateGet(ctx, e.key.workspace)
+		if err != nil {
+			return err
+		}
+		if have < st.PrunedVersion {
+			full = true // the tombstones we would need are gone
+		}
+		var gone []int64
+		after := have
+		if full {
+			after = 0
+		} else if gone, err = q.ChunkTombstonesSince(ctx, dbq.ChunkTombstonesSinceParams{WorkspaceID: e.key.workspace, AfterVersion: have}); err != nil {
+			return err
+		}
+		rows, err := q.ChunkVectorLoad(ctx, dbq.ChunkVectorLoadParams{WorkspaceID: e.key.workspace, Model: e.key.model, AfterVersion: after})
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if full {
+			e.reset()
+		}
+		for _, id := range gone {
+			e.remove(id)
+		}
+		for _, r := range rows {
+			e.add(r)
+		}
+		e.loaded, e.version = true, st.Version
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("builtin index: load: %w", err)
+	}
+	b.account(e)
+	return nil
+}
+
+// account records e's new size and evicts the least recently used entries until
+// the cache fits its budget; an entry bigger than the whole budget is evicted too
+// (the query that loaded it still finishes with it).
+func (b *BuiltinIndex) account(e *entry) {
+	e.mu.RLock()
+	size := int64(len(e.vecs))*4 + int64(len(e.ids))*(8+4+16) + int64(len(e.docIDs))*64
+	e.mu.RUnlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cur, ok := b.entries[e.key]; !ok || cur != e {
+		return
+	}
+	b.used += size - e.bytes
+	e.bytes = size
+	for b.used > b.budget && b.lru.Len() > 0 {
+		victim := b.lru.Back().Value.(*entry)
+		b.lru.Remove(victim.elem)
+		delete(b.entries, victim.key)
+		b.used -= victim.bytes
+	}
+}
+
+func (e *entry) reset() {
+	e.dim = 0
+	e.ids, e.docs, e.vecs = nil, nil, nil
+	e.row = map[int64]int{}
+	e.docIDs, e.metas = nil, nil
+	e.docOf = map[string]int32{}
+}
+
+func (e *entry) add(r dbq.ChunkVectorLoadRow) {
+	if e.row == nil {
+		e.reset()
+	}
+	n := len(r.Embedding) / 4
+	if e.dim == 0 {
+		e.dim = n
+	}
+	if n != e.dim || n == 0 {
+		return // a model's dimension changed under the same name; those vectors can't be compared
+	}
+	if _, ok := e.row[r.ChunkID]; ok {
+		return
+	}
+	d, ok := e.docOf[r.DocumentID]
+	if !ok {
+		d = int32(len(e.docIDs))
+		e.docIDs = append(e.docIDs, r.DocumentID)
+		e.metas = append(e.metas, decodeMetadata(r.Metadata))
+		e.docOf[r.DocumentID] = d
+	}
+	i := len(e.ids)
+	e.row[r.ChunkID] = i
+	e.ids = append(e.ids, r.ChunkID)
+	e.docs = append(e.docs, d)
+	e.vecs = append(e.vecs, make([]float32, e.dim)...)
+	v := e.vecs[i*e.dim : (i+1)*e.dim]
+	decodeVector(r.Embedding, v)
+	normalize(v)
+}
+
+// remove drops a chunk by moving the last row into its place.
+func (e *entry) remove(id int64) {
+	i, ok := e.row[id]
+	if !ok {
+		return
+	}
+	last := len(e.ids) - 1
+	if i != last {
+		e.ids[i], e.docs[i] = e.ids[last], e.docs[last]
+		copy(e.vecs[i*e.dim:(i+1)*e.dim], e.vecs[last*e.dim:])
+		e.row[e.ids[i]] = i
+	}
+	e.ids, e.docs, e.vecs = e.ids[:last], e.docs[:last], e.vecs[:last*e.dim]
+	delete(e.row, id)
+}
+
+// parallelMin is the work (rows × dimension) above which a query uses every core.
+const parallelMin = 1 << 20
+
+// search scans every row; the caller holds e.mu for reading.
+func (e *entry) search(q []float32, topK int, f Filter) []Match {
+	n := len(e.ids)
+	if n == 0 || len(q) != e.dim || topK <= 0 {
+		return nil
+	}
+	q = append([]float32(nil), q...)
+	normalize(q)
+	var pass []bool
+	if len(f) > 0 {
+		pass = make([]bool, len(e.metas))
+		for i, m := range e.metas {
+			pass[i] = f.Match(m)
+		}
+	}
+	parts := 1
+	if n*e.dim >= parallelMin {
+		parts = runtime.GOMAXPROCS(0)
+	}
+	tops := make([]topHits, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := n*p/parts, n*(p+1)/parts
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tops[p] = e.scan(q, lo, hi, topK, pass)
+		}()
+	}
+	wg.Wait()
+	all := tops[0]
+	for _, t := range tops[1:] {
+		for _, h := range t.hits {
+			all.offer(h.score, h.row)
+		}
+	}
+	sort.Slice(all.hits, func(i, j int) bool {
+		if all.hits[i].score != all.hits[j].score {
+			return all.hits[i].score > all.hits[j].score
+		}
+		return e.ids[all.hits[i].row] < e.ids[all.hits[j].row]
+	})
+	out := make([]Match, len(all.hits))
+	for i, h := range all.hits {
+		out[i] = Match{ID: strconv.FormatInt(e.ids[h.row], 10), DocumentID: e.docIDs[e.docs[h.row]], Score: h.score}
+	}
+	return out
+}
+
+// scan is the hot loop: one dot product per row in [lo, hi).
+func (e *entry) scan(q []float32, lo, hi, k int, pass []bool) topHits {
+	t := topHits{k: k, hits: make([]hit, 0, k)}
+	dim := e.dim
+	vecs := e.vecs
+	for i := lo; i < hi; i++ {
+		if pass != nil && !pass[e.docs[i]] {
+			continue
+		}
+		s := dot(q, vecs[i*dim:(i+1)*dim])
+		if len(t.hits) == k && s <= t.min {
+			continue
+		}
+		t.offer(s, i)
+	}
+	return t
+}
+
+type hit struct {
+	score float32
+	row   int
+}
+
+// topHits keeps the k best hits seen; k is small, so a linear scan for the weakest
+// beats a heap.
+type topHits struct {
+	k    int
+	hits []hit
+	min  float32
+	at   int
+}
+
+func (t *topHits) offer(s float32, row int) {
+	if len(t.hits) < t.k {
+		t.hits = append(t.hits, hit{s, row})
+		if len(t.hits) == t.k {
+			t.findMin()
+		}
+		return
+	}
+	if s <= t.min {
+		return
+	}
+	t.hits[t.at] = hit{s, row}
+	t.findMin()
+}
+
+func (t *topHits) findMin() {
+	t.at, t.min = 0, t.hits[0].score
+	for i, h := range t.hits {
+		if h.score < t.min {
+			t.at, t.min = i, h.score
+		}
+	}
+}
+
+// dot is the inner product of two equal-length vectors, unrolled by eight with
+// independent sums so the CPU can overlap the multiplies.
+func dot(a, b []float32) float32 {
+	b = b[:len(a)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+8 <= len(a); i += 8 {
+		x := a[i : i+8 : i+8]
+		y := b[i : i+8 : i+8]
+		s0 += x[0]*y[0] + x[4]*y[4]
+		s1 += x[1]*y[1] + x[5]*y[5]
+		s2 += x[2]*y[2] + x[6]*y[6]
+		s3 += x[3]*y[3] + x[7]*y[7]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i] * b[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// normalize scales v to unit length in place; the zero vector stays zero.
+func normalize(v []float32) {
+	var n float64
+	for _, x := range v {
+		n += float64(x) * float64(x)
+	}
+	if n == 0 || math.Abs(n-1) < 1e-6 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(n))
+	for i := range v {
+		v[i] *= inv
+	}
+}

@@ -1,0 +1,404 @@
+package retrieval
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/plan"
+)
+
+// Stored is what an upsert reports per document.
+type Stored struct {
+	ID     string
+	Chunks int
+}
+
+// Document is a stored document; Text is only filled by Get.
+type Document struct {
+	ID        string
+	Title     string
+	URL       string
+	Metadata  map[string]any
+	Chunks    int
+	Text      string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Upsert stores the documents, replacing any with the same id, in one transaction:
+// either all of them are stored, chunked, embedded and indexed, or none is. It
+// returns forbidden when the plan's document cap would be passed and unavailable
+// (nothing stored) when the embedder or the vector index fails.
+func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([]Stored, error) {
+	type prepared struct {
+		DocumentInput
+		chunks   []string
+		metadata []byte
+	}
+	batch := make([]prepared, len(docs))
+	var texts []string
+	for i, d := range docs {
+		if d.ID == "" {
+			d.ID = "doc_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		}
+		md := d.Metadata
+		if md == nil {
+			md = map[string]any{}
+		}
+		mdJSON, err := json.Marshal(md)
+		if err != nil {
+			return nil, fmt.Errorf("retrieval: encode metadata: %w", err)
+		}
+		batch[i] = prepared{DocumentInput: d, chunks: s.chunker.Split(d.Text), metadata: mdJSON}
+		for _, ch := range batch[i].chunks {
+			texts = append(texts, embedText(d.Title, ch))
+		}
+	}
+
+	// Embedding is the slow, fallible network step: it happens before anything is written.
+	emb := s.embedder(c)
+	vectors, err := emb.Embed(ctx, texts)
+	if err != nil {
+		return nil, dependency(err, "embedding service")
+	}
+	if len(vectors) != len(texts) {
+		return nil, dependency(fmt.Errorf("embedder returned %d vectors for %d texts", len(vectors), len(texts)), "embedding service")
+	}
+
+	out := make([]Stored, len(batch))
+	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		st, err := q.RetrievalStateBump(ctx, c.WorkspaceID)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(batch))
+		for i, d := range batch {
+			ids[i] = d.ID
+		}
+		existing, err := q.DocumentExisting(ctx, dbq.DocumentExistingParams{WorkspaceID: c.WorkspaceID, Ids: ids})
+		if err != nil {
+			return err
+		}
+		created := map[string]time.Time{}
+		for _, e := range existing {
+			created[e.ID] = e.CreatedAt
+		}
+		added := len(batch) - len(existing)
+		if limit := s.plans.Get(c.Plan).Limits.Documents; limit != plan.Unlimited && int(st.Documents)+added > limit {
+			return documentCapError(s.plans, c.Plan, int(st.Documents), added)
+		}
+		oldChunks, oldTokens, oldIDs, err := s.removeChunks(ctx, q, c.WorkspaceID, st.Version, existingIDs(existing))
+		if err != nil {
+			return err
+		}
+
+		p := dbq.DocumentInsertManyParams{WorkspaceID: c.WorkspaceID}
+		var cp dbq.ChunkInsertManyParams
+		cp.WorkspaceID = c.WorkspaceID
+		for _, d := range batch {
+			p.Ids = append(p.Ids, d.ID)
+			p.Titles = append(p.Titles, d.Title)
+			p.Urls = append(p.Urls, d.URL)
+			p.Metadata = append(p.Metadata, d.metadata)
+			p.Texts = append(p.Texts, d.Text)
+			p.Chunks = append(p.Chunks, int32(len(d.chunks)))
+			t, ok := created[d.ID]
+			if !ok {
+				t = time.Now()
+			}
+			p.CreatedAt = append(p.CreatedAt, t)
+			for j, ch := range d.chunks {
+				cp.DocumentIds = append(cp.DocumentIds, d.ID)
+				cp.Positions = append(cp.Positions, int32(j))
+				cp.Texts = append(cp.Texts, ch)
+				cp.Titles = append(cp.Titles, d.Title)
+			}
+		}
+		if err := q.DocumentInsertMany(ctx, p); err != nil {
+			return err
+		}
+		rows, err := q.ChunkInsertMany(ctx, cp)
+		if err != nil {
+			return err
+		}
+		// Match returned rows to their vectors by (document, position), not by order.
+		vecOf := make(map[chunkKey][]float32, len(vectors))
+		k := 0
+		for _, d := range batch {
+			for j := range d.chunks {
+				vecOf[chunkKey{d.ID, int32(j)}] = vectors[k]
+				k++
+			}
+		}
+		var (
+			chunkIDs []int64
+			blobs    [][]byte
+			tokens   int64
+			vs       = make([]Vector, len(rows))
+			metaOf   = map[string]map[string]any{}
+		)
+		for _, d := range batch {
+			metaOf[d.ID] = d.Metadata
+		}
+		for i, r := range rows {
+			v := vecOf[chunkKey{r.DocumentID, r.Position}]
+			chunkIDs = append(chunkIDs, r.ID)
+			blobs = append(blobs, encodeVector(v))
+			tokens += int64(r.Tokens)
+			vs[i] = Vector{ID: strconv.FormatInt(r.ID, 10), DocumentID: r.DocumentID, Values: v, Metadata: metaOf[r.DocumentID]}
+		}
+		if err := q.ChunkVectorInsertMany(ctx, dbq.ChunkVectorInsertManyParams{
+			WorkspaceID: c.WorkspaceID, Model: emb.Model(), Version: st.Version, ChunkIds: chunkIDs, Embeddings: blobs,
+		}); err != nil {
+			return err
+		}
+		if err := q.TermStatsAdd(ctx, dbq.TermStatsAddParams{WorkspaceID: c.WorkspaceID, ChunkIds: chunkIDs}); err != nil {
+			return err
+		}
+		if err := q.RetrievalStateAdd(ctx, dbq.RetrievalStateAddParams{
+			WorkspaceID: c.WorkspaceID, Documents: int32(added),
+			Chunks: int64(len(rows)) - oldChunks, Tokens: tokens - oldTokens,
+		}); err != nil {
+			return err
+		}
+		// The index is written last, inside the transaction: if it fails, nothing was
+		// stored. Vectors it took before failing name chunk ids that will never exist,
+		// and searches only return chunks PostgreSQL has.
+		if err := s.index.Upsert(ctx, c.WorkspaceID, emb.Model(), vs); err != nil {
+			return dependency(err, "vector index")
+		}
+		if len(oldIDs) > 0 {
+			if err := s.index.Delete(ctx, c.WorkspaceID, oldIDs); err != nil {
+				s.forget(c.WorkspaceID, vs)
+				return dependency(err, "vector index")
+			}
+		}
+		for i, d := range batch {
+			out[i] = Stored{ID: d.ID, Chunks: len(d.chunks)}
+		}
+		return nil
+	})
+	if err != nil {
+		if apperr.As(err) != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("retrieval: upsert: %w", err)
+	}
+	return out, nil
+}
+
+type chunkKey struct {
+	doc string
+	pos int32
+}
+
+// forget removes vectors written to the index by a write that then failed; they
+// are unreachable anyway, so this only saves the index the space.
+func (s *Service) forget(workspaceID uuid.UUID, vs []Vector) {
+	ids := make([]string, len(vs))
+	for i, v := range vs {
+		ids[i] = v.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.index.Delete(ctx, workspaceID, ids); err != nil {
+		s.log.Warn("retrieval: could not remove orphan vectors", "workspace_id", workspaceID, "count", len(ids), "err", err)
+	}
+}
+
+// removeChunks deletes the documents' chunks' statistics and records tombstones at
+// version; the caller deletes the documents (chunks and vectors cascade). It
+// returns how many chunks and tokens went, and their ids for the vector index.
+func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID uuid.UUID, version int64, docIDs []string) (int64, int64, []string, error) {
+	if len(docIDs) == 0 {
+		return 0, 0, nil, nil
+	}
+	rows, err := q.ChunkOfDocuments(ctx, dbq.ChunkOfDocumentsParams{WorkspaceID: workspaceID, DocumentIds: docIDs})
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	ids := make([]int64, len(rows))
+	strIDs := make([]string, len(rows))
+	var tokens int64
+	for i, r := range rows {
+		ids[i] = r.ID
+		strIDs[i] = strconv.FormatInt(r.ID, 10)
+		tokens += int64(r.Tokens)
+	}
+	if err := q.TermStatsRemove(ctx, dbq.TermStatsRemoveParams{WorkspaceID: workspaceID, ChunkIds: ids}); err != nil {
+		return 0, 0, nil, err
+	}
+	if err := q.ChunkTombstoneInsert(ctx, dbq.ChunkTombstoneInsertParams{WorkspaceID: workspaceID, Version: version, ChunkIds: ids}); err != nil {
+		return 0, 0, nil, err
+	}
+	if version%64 == 0 {
+		if err := q.RetrievalStatePrune(ctx, workspaceID); err != nil {
+			return 0, 0, nil, err
+		}
+	}
+	if err := q.DocumentDeleteMany(ctx, dbq.DocumentDeleteManyParams{WorkspaceID: workspaceID, Ids: docIDs}); err != nil {
+		return 0, 0, nil, err
+	}
+	return int64(len(rows)), tokens, strIDs, nil
+}
+
+func existingIDs(rows []dbq.DocumentExistingRow) []string {
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	return ids
+}
+
+// documentCapError explains that the plan allows no more documents, naming the
+// plan that allows more.
+func documentCapError(plans plan.Table, id plan.ID, stored, adding int) error {
+	cur := plans.Get(id)
+	msg := fmt.Sprintf("The %s plan allows %s documents; this workspace stores %d and the request adds %d. Delete documents",
+		cur.Name, plan.Format(int64(cur.Limits.Documents)), stored, adding)
+	if next, ok := plans.Next(id, func(l plan.Limits) int64 { return int64(l.Documents) }); ok {
+		msg += fmt.Sprintf(" or upgrade to %s (%s documents)", next.Name, plan.Format(int64(next.Limits.Documents)))
+	}
+	return apperr.New(apperr.Forbidden, "%s.", msg)
+}
+
+// Delete removes a document; its chunks leave every index before it returns. It
+// returns not_found when the workspace has no such document.
+func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) error {
+	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		st, err := q.RetrievalStateBump(ctx, workspaceID)
+		if err != nil {
+			return err
+		}
+		existing, err := q.DocumentExisting(ctx, dbq.DocumentExistingParams{WorkspaceID: workspaceID, Ids: []string{id}})
+		if err != nil {
+			return err
+		}
+		if len(existing) == 0 {
+			return errNoDocument
+		}
+		chunks, tokens, ids, err := s.removeChunks(ctx, q, workspaceID, st.Version, []string{id})
+		if err != nil {
+			return err
+		}
+		if err := q.RetrievalStateAdd(ctx, dbq.RetrievalStateAddParams{
+			WorkspaceID: workspaceID, Documents: -1, Chunks: -chunks, Tokens: -tokens,
+		}); err != nil {
+			return err
+		}
+		if err := s.index.Delete(ctx, workspaceID, ids); err != nil {
+			return dependency(err, "vector index")
+		}
+		return nil
+	})
+	if err != nil && apperr.As(err) == nil {
+		return fmt.Errorf("retrieval: delete: %w", err)
+	}
+	return err
+}
+
+var errNoDocument = apperr.New(apperr.NotFound, "No document with that id in this workspace.")
+
+// Get returns a document with its text, or not_found.
+func (s *Service) Get(ctx context.Context, workspaceID uuid.UUID, id string) (Document, error) {
+	r, err := s.q.DocumentGet(ctx, dbq.DocumentGetParams{WorkspaceID: workspaceID, ID: id})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Document{}, errNoDocument
+	}
+	if err != nil {
+		return Document{}, fmt.Errorf("retrieval: get document: %w", err)
+	}
+	return Document{
+		ID: r.ID, Title: r.Title, URL: r.Url, Metadata: decodeMetadata(r.Metadata), Chunks: int(r.Chunks),
+		Text: r.Text, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}, nil
+}
+
+// List returns up to limit documents, newest first, after cursor (from a previous
+// page; "" for the first). next is "" on the last page.
+func (s *Service) List(ctx context.Context, workspaceID uuid.UUID, limit int, cursor string) (docs []Document, next string, err error) {
+	p := dbq.DocumentListParams{WorkspaceID: workspaceID, Lim: int32(limit + 1)}
+	if cursor != "" {
+		t, id, err := decodeCursor(cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		p.AfterCreated, p.AfterID = &t, id
+	}
+	rows, err := s.q.DocumentList(ctx, p)
+	if err != nil {
+		return nil, "", fmt.Errorf("retrieval: list documents: %w", err)
+	}
+	for i, r := range rows {
+		if i == limit {
+			last := rows[i-1]
+			next = encodeCursor(last.CreatedAt, last.ID)
+			break
+		}
+		docs = append(docs, Document{
+			ID: r.ID, Title: r.Title, URL: r.Url, Metadata: decodeMetadata(r.Metadata), Chunks: int(r.Chunks),
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		})
+	}
+	return docs, next, nil
+}
+
+// A cursor is the last row's creation time (µs) and id, opaque to callers.
+func encodeCursor(t time.Time, id string) string {
+	b := binary.AppendVarint(nil, t.UnixMicro())
+	return base64.RawURLEncoding.EncodeToString(append(b, id...))
+}
+
+func decodeCursor(s string) (time.Time, string, error) {
+	bad := apperr.Field("cursor", "is not a cursor this API returned")
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return time.Time{}, "", bad
+	}
+	us, n := binary.Varint(b)
+	if n <= 0 || ValidateID(string(b[n:])) != nil {
+		return time.Time{}, "", bad
+	}
+	return time.UnixMicro(us), string(b[n:]), nil
+}
+
+// embedText is what a chunk's vector is made from: the title gives every chunk its
+// document's context.
+func embedText(title, chunk string) string {
+	if title == "" {
+		return chunk
+	}
+	return title + "\n\n" + chunk
+}
+
+// encodeVector stores a vector as little-endian float32s.
+func encodeVector(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
+
+// decodeVector reads encodeVector's format into dst (which must be long enough).
+func decodeVector(b []byte, dst []float32) {
+	for i := range dst {
+		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}

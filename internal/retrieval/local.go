@@ -1,0 +1,147 @@
+package retrieval
+
+import (
+	"context"
+	"fmt"
+	"math"
+)
+
+// LocalEmbedder is the offline, deterministic default embedder. It is lexical, not
+// semantic: a text's vector is a feature-hashed bag of its stemmed content words,
+// their character n-grams (so "aerodynamic" and "aerodynamics", or a typo, still
+// overlap) and adjacent word pairs, L2-normalised. Two texts are close when they
+// share words or word pieces; synonyms that share no letters are not found. Use the
+// OpenAI embedder for meaning.
+type LocalEmbedder struct {
+	dim int
+}
+
+// DefaultLocalDim is the local embedder's dimension unless configured otherwise.
+const DefaultLocalDim = 384
+
+// Feature weights, relative to a word's own feature.
+const (
+	ngramWeight  = 0.6 // all n-grams of a word together
+	bigramWeight = 0.4
+)
+
+// NewLocalEmbedder returns a local embedder of dimension dim (at least 16).
+func NewLocalEmbedder(dim int) *LocalEmbedder {
+	if dim < 16 {
+		dim = 16
+	}
+	return &LocalEmbedder{dim: dim}
+}
+
+// Model names the embedder and its dimension, so vectors of different dimensions
+// are never compared.
+func (e *LocalEmbedder) Model() string { return fmt.Sprintf("cairn-local-v1-%d", e.dim) }
+
+// Dim returns the vectors' dimension.
+func (e *LocalEmbedder) Dim() int { return e.dim }
+
+// Embed returns one unit vector per text; a text without words gets the zero vector.
+func (e *LocalEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		if i%64 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		out[i] = e.vector(t)
+	}
+	return out, nil
+}
+
+func (e *LocalEmbedder) vector(text string) []float32 {
+	acc := make([]float64, e.dim)
+	add := func(h uint64, w float64) {
+		i := int(h % uint64(e.dim))
+		if h>>63 == 1 { // a sign bit makes colliding features cancel instead of pile up
+			w = -w
+		}
+		acc[i] += w
+	}
+	ws := words(text)
+	tf := map[string]int{}
+	forms := map[string]string{} // stem → one surface form, for n-grams
+	var prev string
+	bigrams := map[string]int{}
+	for _, w := range ws {
+		if stopwords[w] {
+			prev = ""
+			continue
+		}
+		s := stem(w)
+		tf[s]++
+		if _, ok := forms[s]; !ok {
+			forms[s] = w
+		}
+		if prev != "" {
+			bigrams[prev+" "+s]++
+		}
+		prev = s
+	}
+	for s, n := range tf {
+		w := 1 + math.Log(float64(n))
+		add(hash("w", s), w)
+		grams := ngrams(forms[s])
+		if len(grams) > 0 {
+			gw := w * ngramWeight / math.Sqrt(float64(len(grams)))
+			for _, g := range grams {
+				add(hash("g", g), gw)
+			}
+		}
+	}
+	for b, n := range bigrams {
+		add(hash("b", b), bigramWeight*(1+math.Log(float64(n))))
+	}
+	var norm float64
+	for _, v := range acc {
+		norm += v * v
+	}
+	v := make([]float32, e.dim)
+	if norm == 0 {
+		return v
+	}
+	inv := 1 / math.Sqrt(norm)
+	for i, x := range acc {
+		v[i] = float32(x * inv)
+	}
+	return v
+}
+
+// ngrams returns the 3- to 5-rune pieces of "<word>"; short words have none (their
+// word feature says it all).
+func ngrams(word string) []string {
+	rs := []rune("<" + word + ">")
+	if len(rs) < 6 {
+		return nil
+	}
+	var out []string
+	for n := 3; n <= 5; n++ {
+		for i := 0; i+n <= len(rs); i++ {
+			out = append(out, string(rs[i:i+n]))
+		}
+	}
+	return out
+}
+
+// hash is 64-bit FNV-1a of kind and s, kept inline so embedding allocates little.
+func hash(kind, s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(kind); i++ {
+		h ^= uint64(kind[i])
+		h *= 1099511628211
+	}
+	h ^= 0xff
+	h *= 1099511628211
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	// FNV's low bits mix poorly: finish with murmur3's mixer before taking a modulus.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return h
+}

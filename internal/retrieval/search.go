@@ -1,0 +1,229 @@
+package retrieval
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+)
+
+// Result is one search hit: a chunk with its document's details.
+type Result struct {
+	DocumentID string
+	Chunk      int
+	Score      float64
+	Text       string
+	Title      string
+	URL        string
+	Metadata   map[string]any
+}
+
+// rrfK is reciprocal-rank fusion's damping constant (Cormack et al. use 60).
+const rrfK = 60
+
+// hybridDepth is how many candidates each side contributes to a hybrid search at least.
+const hybridDepth = 50
+
+type scored struct {
+	id    int64
+	score float64
+}
+
+// Search finds the chunks that best match in.Query in the caller's workspace:
+// keyword (BM25 over PostgreSQL full text), semantic (cosine over the caller's
+// embedder's vectors) or hybrid (reciprocal-rank fusion of both). in.Filter
+// restricts every mode alike. It returns unavailable when the embedder or vector
+// index fails.
+func (s *Service) Search(ctx context.Context, c Caller, in SearchInput) ([]Result, error) {
+	var hits []scored
+	switch in.Mode {
+	case Keyword:
+		kw, err := s.keyword(ctx, c, in.Query, in.TopK, in.Filter)
+		if err != nil {
+			return nil, err
+		}
+		hits = kw
+	case Semantic:
+		sem, err := s.semantic(ctx, c, in.Query, in.TopK, in.Filter)
+		if err != nil {
+			return nil, err
+		}
+		hits = sem
+	default:
+		depth := max(in.TopK, hybridDepth)
+		var kw, sem []scored
+		var kwErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			kw, kwErr = s.keyword(ctx, c, in.Query, depth, in.Filter)
+		}()
+		sem, semErr := s.semantic(ctx, c, in.Query, depth, in.Filter)
+		<-done
+		if kwErr != nil {
+			return nil, kwErr
+		}
+		if semErr != nil {
+			return nil, semErr
+		}
+		hits = fuse(kw, sem)
+	}
+	return s.resolve(ctx, c, hits, in.TopK, in.Filter)
+}
+
+// fuse ranks by reciprocal-rank fusion: Σ 1/(k + rank) over the lists a chunk is in.
+func fuse(lists ...[]scored) []scored {
+	score := map[int64]float64{}
+	for _, l := range lists {
+		for rank, h := range l {
+			score[h.id] += 1 / float64(rrfK+rank+1)
+		}
+	}
+	out := make([]scored, 0, len(score))
+	for id, sc := range score {
+		out = append(out, scored{id, sc})
+	}
+	sortScored(out)
+	return out
+}
+
+func sortScored(hs []scored) {
+	sort.Slice(hs, func(i, j int) bool {
+		if hs[i].score != hs[j].score {
+			return hs[i].score > hs[j].score
+		}
+		return hs[i].id < hs[j].id
+	})
+}
+
+// keyword runs BM25 in PostgreSQL; see ChunkSearchKeyword.
+func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
+	plain, required := splitQuery(query)
+	rows, err := s.q.ChunkSearchKeyword(ctx, dbq.ChunkSearchKeywordParams{
+		WorkspaceID: c.WorkspaceID, Query: plain, Required: required, Filter: f.jsonb(), Lim: int32(limit),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: keyword search: %w", err)
+	}
+	out := make([]scored, len(rows))
+	for i, r := range rows {
+		out[i] = scored{r.ID, r.Score}
+	}
+	return out, nil
+}
+
+// semantic embeds the query with the caller's embedder and asks the index for the
+// nearest vectors of that embedder's model.
+func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
+	plain, _ := splitQuery(query)
+	emb := s.embedder(c)
+	vs, err := emb.Embed(ctx, []string{plain})
+	if err != nil {
+		return nil, dependency(err, "embedding service")
+	}
+	if len(vs) != 1 || isZero(vs[0]) {
+		return nil, nil
+	}
+	matches, err := s.index.Query(ctx, c.WorkspaceID, emb.Model(), vs[0], limit, f)
+	if err != nil {
+		return nil, dependency(err, "vector index")
+	}
+	out := make([]scored, 0, len(matches))
+	for _, m := range matches {
+		id, err := strconv.ParseInt(m.ID, 10, 64)
+		if err != nil {
+			continue // not a chunk of ours
+		}
+		out = append(out, scored{id, float64(m.Score)})
+	}
+	return out, nil
+}
+
+func isZero(v []float32) bool {
+	for _, x := range v {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// resolve loads the hits' chunks from PostgreSQL, in order. A hit PostgreSQL no
+// longer has (a vector an external index kept after a failed write) or whose
+// document fails the filter is dropped, so no index can return a stale chunk.
+func (s *Service) resolve(ctx context.Context, c Caller, hits []scored, topK int, f Filter) ([]Result, error) {
+	if len(hits) == 0 {
+		return []Result{}, nil
+	}
+	ids := make([]int64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	rows, err := s.q.ChunkGetMany(ctx, dbq.ChunkGetManyParams{WorkspaceID: c.WorkspaceID, Ids: ids})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: load chunks: %w", err)
+	}
+	byID := make(map[int64]dbq.ChunkGetManyRow, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	out := []Result{}
+	for _, h := range hits {
+		r, ok := byID[h.id]
+		if !ok {
+			continue
+		}
+		md := decodeMetadata(r.Metadata)
+		if !f.Match(md) {
+			continue
+		}
+		out = append(out, Result{
+			DocumentID: r.DocumentID, Chunk: int(r.Position), Score: h.score, Text: r.Text,
+			Title: r.Title, URL: r.Url, Metadata: md,
+		})
+		if len(out) == topK {
+			break
+		}
+	}
+	return out, nil
+}
+
+// splitQuery separates what must match (quoted phrases and -exclusions, in
+// websearch_to_tsquery syntax) from the words that rank. Questions are written in
+// words the passage may not all contain, so plain words are alternatives, not
+// requirements; a quoted phrase's words also rank.
+func splitQuery(q string) (plain, required string) {
+	var p, r []string
+	rest := q
+	for {
+		i := strings.IndexByte(rest, '"')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(rest[i+1:], '"')
+		if j < 0 {
+			break
+		}
+		phrase := strings.TrimSpace(rest[i+1 : i+1+j])
+		p = append(p, rest[:i])
+		if phrase != "" {
+			p = append(p, phrase)
+			r = append(r, `"`+strings.ReplaceAll(phrase, `"`, " ")+`"`)
+		}
+		rest = rest[i+1+j+1:]
+	}
+	p = append(p, rest)
+	var words []string
+	for _, w := range strings.Fields(strings.Join(p, " ")) {
+		if len(w) > 1 && w[0] == '-' && (unicode.IsLetter(rune(w[1])) || unicode.IsDigit(rune(w[1])) || w[1] >= 0x80) {
+			r = append(r, w)
+			continue
+		}
+		words = append(words, strings.ReplaceAll(w, `"`, " "))
+	}
+	return strings.Join(words, " "), strings.Join(r, " ")
+}
