@@ -27,6 +27,10 @@ test: services ## run every test (race detector on) against local PostgreSQL and
 bench: services ## run the Go benchmarks
 	go test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-load
+bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (64 connections)
+	go run ./cmd/cairn-load -ratio -bin bin/cairn -c 64 -d 10s -rounds 2
+
 .PHONY: generate
 generate: ## regenerate sqlc and templ code
 	go tool sqlc generate

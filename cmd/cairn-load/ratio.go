@@ -1,0 +1,289 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/loadgen"
+)
+
+type ratioOptions struct {
+	bin         string
+	dbServer    string
+	concurrency int
+	duration    time.Duration
+	rounds      int
+	minRatio    float64
+	json        bool
+}
+
+// ratioResult is the -ratio report.
+type ratioResult struct {
+	Healthz     loadgen.Result `json:"healthz"`
+	Me          loadgen.Result `json:"me"`
+	Ratio       float64        `json:"ratio"`
+	Concurrency int            `json:"concurrency"`
+	CPUs        int            `json:"cpus"`
+}
+
+func (r ratioResult) String() string {
+	return fmt.Sprintf("%s\n%s\n\nGET /v1/me ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
+		r.Healthz, r.Me, r.Me.RPS, r.Healthz.RPS, r.Ratio, r.Concurrency, r.CPUs)
+}
+
+// runRatio starts the cairn binary on a scratch database, signs up an account
+// through the sign-up form, mints a key with "cairn admin create-key", and measures
+// both endpoints with the same generator, alternating rounds so that drift in the
+// machine's load affects both alike.
+func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
+	if _, err := os.Stat(o.bin); err != nil {
+		return fmt.Errorf("no cairn binary at %s (run make build, or pass -bin): %w", o.bin, err)
+	}
+	name := "cairn_load_" + randomHex(6)
+	dbURL := db.WithDatabase(o.dbServer, name)
+	defer dropDatabase(o.dbServer, name)
+
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	base := "http://" + addr
+	env := append(cleanEnv(),
+		"DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "BASE_URL="+base,
+		// Take rate limits and quotas out of the measurement: it is the hot path's
+		// cost that is measured, not the plan's limits.
+		"CAIRN_PLAN_PRO_RATE_PER_MINUTE=1000000000",
+		"CAIRN_PLAN_PRO_REQUESTS_PER_MONTH=unlimited",
+	)
+	var serverErr bytes.Buffer
+	srv := exec.Command(o.bin, "serve")
+	srv.Env, srv.Stdout, srv.Stderr = env, nil, &serverErr // access logs go to /dev/null
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", o.bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- srv.Wait() }()
+	defer func() {
+		_ = srv.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = srv.Process.Kill()
+		}
+	}()
+	if err := waitReady(ctx, base, exited); err != nil {
+		return fmt.Errorf("%w\n%s", err, serverErr.String())
+	}
+
+	email := "load-" + randomHex(4) + "@example.com"
+	if err := signUp(base, email, "load test password"); err != nil {
+		return err
+	}
+	if _, err := admin(o.bin, env, "set-plan", "--workspace", email, "--plan", "pro"); err != nil {
+		return err
+	}
+	key, err := admin(o.bin, env, "create-key", "--workspace", email, "--name", "cairn-load")
+	if err != nil {
+		return err
+	}
+	auth := http.Header{"Authorization": {"Bearer " + key}}
+	if err := expectOK(base+"/v1/me", auth); err != nil {
+		return err
+	}
+
+	healthz := loadgen.Options{URL: base + "/healthz", Concurrency: o.concurrency}
+	me := loadgen.Options{URL: base + "/v1/me", Header: auth, Concurrency: o.concurrency}
+	// Warm up both paths (connections, caches, the Go runtime) before measuring.
+	for _, opts := range []loadgen.Options{healthz, me} {
+		opts.Duration = time.Second
+		if _, err := loadgen.Run(ctx, opts); err != nil {
+			return err
+		}
+	}
+	var hs, ms []loadgen.Result
+	for range max(1, o.rounds) {
+		for _, step := range []struct {
+			opts loadgen.Options
+			out  *[]loadgen.Result
+		}{{healthz, &hs}, {me, &ms}} {
+			step.opts.Duration = o.duration
+			r, err := loadgen.Run(ctx, step.opts)
+			if err != nil {
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			*step.out = append(*step.out, r)
+		}
+	}
+	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU()}
+	if res.Healthz.OK() != res.Healthz.Requests || res.Me.OK() != res.Me.Requests {
+		return fmt.Errorf("some responses were not 2xx, the figures would mislead:\n%s", res)
+	}
+	res.Ratio = res.Me.RPS / res.Healthz.RPS
+	if err := print(stdout, o.json, res); err != nil {
+		return err
+	}
+	if o.minRatio > 0 && res.Ratio < o.minRatio {
+		return fmt.Errorf("ratio %.2f is below %.2f", res.Ratio, o.minRatio)
+	}
+	return nil
+}
+
+// merge sums rounds: requests and time add up; latency percentiles are the
+// worst round's, which is the cautious reading.
+func merge(rs []loadgen.Result) loadgen.Result {
+	out := loadgen.Result{URL: rs[0].URL, Statuses: map[int]int{}}
+	for _, r := range rs {
+		out.Requests += r.Requests
+		out.Errors += r.Errors
+		out.Elapsed += r.Elapsed
+		for s, n := range r.Statuses {
+			out.Statuses[s] += n
+		}
+		out.Latency.P50 = max(out.Latency.P50, r.Latency.P50)
+		out.Latency.P90 = max(out.Latency.P90, r.Latency.P90)
+		out.Latency.P99 = max(out.Latency.P99, r.Latency.P99)
+		out.Latency.Max = max(out.Latency.Max, r.Latency.Max)
+		if out.FirstError == "" {
+			out.FirstError = r.FirstError
+		}
+	}
+	out.RPS = float64(out.Requests) / out.Elapsed.Seconds()
+	return out
+}
+
+// cleanEnv is this process's environment without Cairn's own variables, so a
+// developer's shell settings (a REDIS_URL, plan overrides) don't skew the run.
+func cleanEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "CAIRN_PLAN_"), name == "DATABASE_URL", name == "LISTEN_ADDR", name == "BASE_URL",
+			name == "REDIS_URL", name == "STRIPE_SECRET_KEY", name == "OPENAI_API_KEY", name == "PINECONE_API_KEY":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitReady(ctx context.Context, base string, exited <-chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("cairn serve exited: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if resp, err := http.Get(base + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("cairn serve was not ready within 60s")
+}
+
+var csrfRe = regexp.MustCompile(`name="_csrf" value="([^"]+)"`)
+
+// signUp creates an account through the dashboard's form contract.
+func signUp(base, email, password string) error {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(base + "/signup")
+	if err != nil {
+		return err
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfRe.FindSubmatch(page)
+	if m == nil {
+		return fmt.Errorf("sign-up page has no _csrf field")
+	}
+	resp, err = c.PostForm(base+"/signup", url.Values{"_csrf": {string(m[1])}, "email": {email}, "password": {password}})
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return fmt.Errorf("sign up: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func admin(bin string, env []string, args ...string) (string, error) {
+	cmd := exec.Command(bin, append([]string{"admin"}, args...)...)
+	cmd.Env = env
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("cairn admin %s: %w: %s", args[0], err, errOut.String())
+	}
+	return strings.TrimSpace(out.String()), nil
+}
+
+func expectOK(u string, h http.Header) error {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	req.Header = h.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	return nil
+}
+
+func dropDatabase(server, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,61 @@
+package loadgen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunCountsStatusesAndSendsHeaders(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		if r.Header.Get("Authorization") != "Bearer k" || r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	r, err := Run(context.Background(), Options{
+		URL: srv.URL, Method: http.MethodPost, Header: http.Header{"Authorization": {"Bearer k"}},
+		Concurrency: 4, Duration: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests == 0 || r.Statuses[http.StatusTeapot] != r.Requests || r.Errors != 0 {
+		t.Fatalf("result %+v: want every request answered 418", r)
+	}
+	if int64(r.Requests) > served.Load() {
+		t.Fatalf("counted %d requests, server saw %d", r.Requests, served.Load())
+	}
+	if r.Latency.P50 <= 0 || r.Latency.P50 > r.Latency.P99 || r.Latency.P99 > r.Latency.Max {
+		t.Fatalf("percentiles out of order: %+v", r.Latency)
+	}
+	if r.OK() != 0 {
+		t.Fatalf("OK() = %d for 418s", r.OK())
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{URL: "http://x", Concurrency: 0, Duration: time.Second},
+		{URL: "http://x", Concurrency: 1},
+		{URL: "::bad", Concurrency: 1, Duration: time.Second},
+	} {
+		if _, err := Run(context.Background(), o); err == nil {
+			t.Fatalf("Run(%+v) succeeded", o)
+		}
+	}
+}
+
+func TestPct(t *testing.T) {
+	s := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if pct(s, 50) != 5 || pct(s, 90) != 9 || pct(s, 99) != 10 || pct(nil, 50) != 0 {
+		t.Fatalf("pct wrong: %v %v %v", pct(s, 50), pct(s, 90), pct(s, 99))
+	}
+}
