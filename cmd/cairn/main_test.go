@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"regexp"
 	"strings"
 	"testing"
@@ -47,8 +48,7 @@ func TestBadConfigurationListsEveryProblem(t *testing.T) {
 }
 
 func TestMigrateCreatesDatabase(t *testing.T) {
-	name := "cairn_cmdtest_migrate"
-	dropDatabase(t, name)
+	name := "cairn_cmdtest_" + strings.ToLower(rand.Text()[:10])
 	url := db.WithDatabase(dbtest.ServerURL(), name)
 	t.Cleanup(func() { dropDatabase(t, name) })
 	out, err := runWith(t, map[string]string{"DATABASE_URL": url}, "migrate")
