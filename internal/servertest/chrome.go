@@ -4,10 +4,14 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -91,6 +95,51 @@ func AcceptDialogs(tb testing.TB, ctx context.Context) <-chan string {
 		}
 	}()
 	return seen
+}
+
+// PageErrors collects the tab's errors from now on: uncaught JavaScript exceptions
+// and browser log entries of level error, which include Content-Security-Policy
+// violations and failed loads of the page's assets. Call the returned func to
+// read what has been collected so far.
+func PageErrors(tb testing.TB, ctx context.Context) func() []string {
+	tb.Helper()
+	var mu sync.Mutex
+	var errs []string
+	add := func(s string) {
+		mu.Lock()
+		errs = append(errs, s)
+		mu.Unlock()
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		tb.Fatalf("servertest: enable the browser log: %v", err)
+	}
+	entries := chromedp.Events(ctx, cdplog.EntryAdded)
+	exceptions := chromedp.Events(ctx, runtime.ExceptionThrown)
+	go func() {
+		for ev, err := range entries {
+			if err != nil {
+				return
+			}
+			if ev.Entry != nil && ev.Entry.Level == cdplog.EntryLevelError {
+				add(string(ev.Entry.Source) + ": " + ev.Entry.Text + " " + ev.Entry.URL)
+			}
+		}
+	}()
+	go func() {
+		for ev, err := range exceptions {
+			if err != nil {
+				return
+			}
+			if ev.ExceptionDetails != nil {
+				add("exception: " + ev.ExceptionDetails.Text)
+			}
+		}
+	}()
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), errs...)
+	}
 }
 
 // Screenshot saves a full-page PNG of the tab to path, for looking at pages.
