@@ -88,3 +88,36 @@ type PlanCard struct {
 	Features []string
 	Current  bool
 }
+
+// Billing is the billing page.
+type Billing struct {
+	// Enabled is false when Stripe is not configured; the page then says how to turn it on.
+	Enabled   bool
+	CanManage bool
+	PlanName  string
+	Plans     []PlanCard
+	// Subscribed means the workspace pays through a live subscription, so plan
+	// changes go through the Customer Portal instead of Checkout.
+	Subscribed   bool
+	HasPortal    bool
+	Subscription *BillingSubscription
+	// OverLimits explain what is beyond the plan's caps (after a downgrade).
+	OverLimits  []string
+	WorkspaceID string
+	WebhookURL  string
+}
+
+// BillingSubscription is the workspace's subscription as the billing page shows it.
+type BillingSubscription struct {
+	PlanName string
+	Status   string // Stripe's status, e.g. active, past_due
+	Detail   string // renewal, cancellation or grace deadline, in words
+}
+
+// BillingReturn is the page Stripe Checkout sends people back to.
+type BillingReturn struct {
+	Canceled bool
+	PlanName string
+	// Paid is true once the webhook has moved the workspace off Free; until then the page polls.
+	Paid bool
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -42,6 +43,8 @@ commands:
   migrate                    apply database migrations and exit
   admin set-plan --workspace <id or owner email> --plan free|pro|enterprise
   admin create-key --workspace <id or owner email> --name <name>
+  admin sync-billing --workspace <id or owner email>
+                             re-read the workspace's subscriptions from Stripe and apply them
   version                    print the version
 
 Configuration is read from the environment; see README.md.
@@ -91,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 
 func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("admin: want a subcommand: set-plan or create-key")
+		return errors.New("admin: want a subcommand: set-plan, create-key or sync-billing")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
@@ -137,8 +140,15 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 		}
 		fmt.Fprintln(stdout, created.Secret)
 		return nil
+	case "sync-billing":
+		p, err := billing.New(pool, cfg, slog.New(slog.DiscardHandler)).Sync(ctx, ws.ID)
+		if err != nil {
+			return adminError(err)
+		}
+		fmt.Fprintf(stdout, "workspace %s (%s): plan %s → %s (from Stripe)\n", ws.ID, ws.Name, ws.Plan, p)
+		return nil
 	}
-	return fmt.Errorf("admin: unknown subcommand %q (want set-plan or create-key)", sub)
+	return fmt.Errorf("admin: unknown subcommand %q (want set-plan, create-key or sync-billing)", sub)
 }
 
 // adminError shows a domain error's message rather than its code prefix.

@@ -27,6 +27,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/api"
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
@@ -79,6 +80,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	)
 	users := auth.NewService(pool)
 	workspaces := workspace.NewService(pool, cfg.Plans)
+	bill := billing.New(pool, cfg, log)
+	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
+	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
 
 	sessions := scs.New()
 	// Interval 0: no cleanup goroutine of the store's own (see housekeeping).
@@ -113,6 +117,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	api.New(api.Deps{Keys: s.keys, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
 	web.New(web.Deps{
 		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys,
+		Billing: bill,
 	}).Routes(e)
 
 	s.echo = e

@@ -4,6 +4,9 @@ import "github.com/labstack/echo/v4"
 
 // Routes mounts every dashboard route on e.
 func (h *Handler) Routes(e *echo.Echo) {
+	// Stripe signs its webhooks; they carry no session or CSRF token.
+	e.POST("/webhooks/stripe", h.stripeWebhook)
+
 	pub := e.Group("", h.withSession, h.csrf)
 	pub.GET("/", h.showHome)
 	pub.GET("/signup", h.showSignup)
@@ -19,7 +22,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.POST("/keys/:id/revoke", h.revokeAPIKey)
 	dash.GET("/documents", h.placeholder("Documents", "documents", "Documents saved through the API will be listed and searchable here."))
 	dash.GET("/usage", h.placeholder("Usage", "usage", "Charts of requests per day, per key and per endpoint will appear here."))
-	dash.GET("/billing", h.placeholder("Billing", "billing", "Plan upgrades through Stripe will be managed here."))
+	dash.GET("/billing", h.showBilling)
+	dash.POST("/billing/checkout", h.billingCheckout)
+	dash.POST("/billing/portal", h.billingPortal)
+	dash.GET("/billing/success", h.billingSuccess)
+	dash.GET("/billing/cancel", h.billingCancel)
 	dash.GET("/team", h.placeholder("Team", "team", "Inviting members and assigning roles comes with the Enterprise plan."))
 	dash.GET("/settings", h.placeholder("Settings", "settings", "Workspace and account settings will be editable here."))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
@@ -41,6 +42,7 @@ type Deps struct {
 	Auth       *auth.Service
 	Workspaces *workspace.Service
 	Keys       *apikey.Service
+	Billing    *billing.Service
 }
 
 // Handler holds the dashboard's handlers.
@@ -174,6 +176,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 			PlanName: h.Config.Plans.Get(ws.Plan).Name, Role: ws.Role,
 		},
 	}
+	s.Banners = append(s.Banners, h.billingBanners(c)...)
 	if f := h.Sessions.PopString(c.Request().Context(), sessFlash); f != "" {
 		s.Flash = &views.Message{Kind: "ok", Text: f}
 	}

@@ -96,6 +96,36 @@ type Session struct {
 	Expiry time.Time
 }
 
+type StripeCustomer struct {
+	WorkspaceID uuid.UUID
+	CustomerID  string
+	CreatedAt   time.Time
+}
+
+type StripeEvent struct {
+	ID          string
+	Type        string
+	Created     time.Time
+	ReceivedAt  time.Time
+	WorkspaceID *uuid.UUID
+	Outcome     string
+}
+
+type Subscription struct {
+	ID                string
+	CustomerID        string
+	WorkspaceID       *uuid.UUID
+	Status            string
+	PriceID           string
+	Plan              string
+	CurrentPeriodEnd  *time.Time
+	CancelAtPeriodEnd bool
+	GraceUntil        *time.Time
+	GraceEnded        bool
+	LastEventAt       time.Time
+	UpdatedAt         time.Time
+}
+
 type TermStat struct {
 	WorkspaceID uuid.UUID
 	Lexeme      string
