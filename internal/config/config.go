@@ -37,6 +37,10 @@ type OpenAI struct {
 	BaseURL        string
 	EmbeddingModel string
 	ChatModel      string
+
+	// EmbeddingDimensions asks the model for shorter vectors (text-embedding-3-* can
+	// shorten them, e.g. to fit a Pinecone index's dimension); 0 keeps the model's own.
+	EmbeddingDimensions int
 }
 
 // Pinecone configures the Pinecone vector index; empty means the built-in index.
@@ -129,6 +133,9 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	}
 	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "384"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
 	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
+	if d := get("OPENAI_EMBEDDING_DIMENSIONS", ""); d != "" {
+		c.OpenAI.EmbeddingDimensions = positiveInt(d, "OPENAI_EMBEDDING_DIMENSIONS", 1, 8192, &problems)
+	}
 	for _, o := range strings.Split(get("CORS_ORIGINS", ""), ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
