@@ -1,0 +1,102 @@
+package retry_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cairn-dev/cairn/internal/retry"
+)
+
+var (
+	errTransient = errors.New("transient")
+	errPermanent = errors.New("permanent")
+)
+
+// run calls Do with a call failing with errs in turn (then succeeding) and returns
+// Do's error, the number of calls and the waits taken.
+func run(t *testing.T, p retry.Policy, after time.Duration, errs ...error) (error, int, []time.Duration) {
+	t.Helper()
+	var waits []time.Duration
+	p.Sleep = func(ctx context.Context, d time.Duration) error {
+		waits = append(waits, d)
+		return ctx.Err()
+	}
+	calls := 0
+	err := p.Do(context.Background(), func(context.Context) error {
+		calls++
+		if calls <= len(errs) {
+			return errs[calls-1]
+		}
+		return nil
+	}, func(err error) (bool, time.Duration) { return errors.Is(err, errTransient), after })
+	return err, calls, waits
+}
+
+func TestDo(t *testing.T) {
+	p := retry.Policy{Attempts: 4, Base: 100 * time.Millisecond, Max: 10 * time.Second}
+
+	t.Run("SucceedsAfterTransientFailures", func(t *testing.T) {
+		err, calls, waits := run(t, p, 0, errTransient, errTransient)
+		require.NoError(t, err)
+		require.Equal(t, 3, calls)
+		require.Len(t, waits, 2)
+		require.LessOrEqual(t, waits[0], 100*time.Millisecond)
+		require.LessOrEqual(t, waits[1], 200*time.Millisecond, "ceiling doubles")
+		for _, w := range waits {
+			require.Positive(t, w)
+		}
+	})
+
+	t.Run("StopsOnAPermanentFailure", func(t *testing.T) {
+		err, calls, _ := run(t, p, 0, errTransient, errPermanent, errTransient)
+		require.ErrorIs(t, err, errPermanent)
+		require.Equal(t, 2, calls)
+	})
+
+	t.Run("GivesUpAfterAttempts", func(t *testing.T) {
+		err, calls, waits := run(t, p, 0, errTransient, errTransient, errTransient, errTransient, errTransient)
+		require.ErrorIs(t, err, errTransient)
+		require.Equal(t, 4, calls)
+		require.Len(t, waits, 3)
+	})
+
+	t.Run("WaitsAtLeastAsLongAsAsked", func(t *testing.T) {
+		_, _, waits := run(t, p, 3*time.Second, errTransient)
+		require.Equal(t, []time.Duration{3 * time.Second}, waits)
+	})
+
+	t.Run("AskedToWaitBeyondMaxGivesUp", func(t *testing.T) {
+		err, calls, waits := run(t, p, time.Minute, errTransient)
+		require.ErrorIs(t, err, errTransient)
+		require.Equal(t, 1, calls)
+		require.Empty(t, waits)
+	})
+
+	t.Run("BackoffCappedByMax", func(t *testing.T) {
+		p := retry.Policy{Attempts: 40, Base: time.Second, Max: 2 * time.Second}
+		errs := make([]error, 39)
+		for i := range errs {
+			errs[i] = errTransient
+		}
+		_, _, waits := run(t, p, 0, errs...)
+		for _, w := range waits {
+			require.LessOrEqual(t, w, 2*time.Second)
+		}
+	})
+
+	t.Run("StopsWhenTheContextEnds", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		calls := 0
+		err := retry.Policy{Attempts: 5, Base: time.Hour}.Do(ctx, func(context.Context) error {
+			calls++
+			cancel()
+			return errTransient
+		}, func(error) (bool, time.Duration) { return true, 0 })
+		require.ErrorIs(t, err, errTransient)
+		require.Equal(t, 1, calls)
+	})
+}
