@@ -1,0 +1,280 @@
+// Package openai embeds texts and generates answers through OpenAI's API, or any server
+// that speaks it (OPENAI_BASE_URL), with batching, retries and timeouts, and maps its
+// failures to Cairn's errors: an outage is a 503 with Retry-After, a caller's rejected
+// key is the caller's 400.
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	goopenai "github.com/sashabaranov/go-openai"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/retry"
+)
+
+// KeyHeader is the request header through which a caller brings their own OpenAI key.
+const KeyHeader = "OpenAI-API-Key"
+
+// OpenAI's documented limits for one embeddings request are 2,048 inputs, 8,192
+// tokens per input and 300,000 tokens in all. Cairn has no tokenizer, so it counts
+// bytes, which are never fewer than tokens for the text it sends.
+const (
+	defaultBatchInputs = 512
+	defaultBatchBytes  = 250_000
+	// maxInputBytes keeps one input under 8,192 tokens even for scripts that take a
+	// token per character (3 bytes in UTF-8); chunks are far shorter, so only an
+	// oversized query is ever cut.
+	maxInputBytes = 16_000
+	// defaultRetryAfter is what a 503 advises when OpenAI did not say.
+	defaultRetryAfter = 5
+)
+
+// Client holds the configuration and HTTP connections shared by every caller; it
+// hands out an Embedder and a ChatModel bound to one API key.
+type Client struct {
+	cfg           config.OpenAI
+	http          *http.Client
+	policy        retry.Policy
+	timeout       time.Duration
+	streamTimeout time.Duration
+	batchInputs   int
+	batchBytes    int
+	log           *slog.Logger
+}
+
+// Option changes a Client's defaults.
+type Option func(*Client)
+
+// WithHTTPClient sends requests through h instead of a client of the package's own.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithRetry replaces the retry policy (retry.Default).
+func WithRetry(p retry.Policy) Option { return func(c *Client) { c.policy = p } }
+
+// WithTimeouts sets the limit of one embeddings or chat call attempt (30 s) and of a
+// whole streamed answer (3 min).
+func WithTimeouts(call, stream time.Duration) Option {
+	return func(c *Client) { c.timeout, c.streamTimeout = call, stream }
+}
+
+// WithBatchLimits caps the inputs and the bytes of text in one embeddings request.
+func WithBatchLimits(inputs, bytes int) Option {
+	return func(c *Client) { c.batchInputs, c.batchBytes = inputs, bytes }
+}
+
+// WithLogger logs retries to l (at warn level); nothing is logged otherwise.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// New returns a Client for cfg. An empty cfg.BaseURL means OpenAI's own API.
+func New(cfg config.OpenAI, opts ...Option) *Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// A server that accepts the connection and never answers would otherwise hold a
+	// streamed answer until its overall timeout; this lets the attempt be retried.
+	t.ResponseHeaderTimeout = 30 * time.Second
+	c := &Client{
+		cfg:           cfg,
+		http:          &http.Client{Transport: t},
+		policy:        retry.Default,
+		timeout:       30 * time.Second,
+		streamTimeout: 3 * time.Minute,
+		batchInputs:   defaultBatchInputs,
+		batchBytes:    defaultBatchBytes,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Embedder returns an embedder that calls OpenAI with apiKey: the caller's own key
+// from the OpenAI-API-Key header, or "" for the server's. The key lives only as long
+// as the returned value; it is never stored or logged.
+func (c *Client) Embedder(apiKey string) retrieval.Embedder {
+	return &embedder{conn: c.conn(apiKey)}
+}
+
+// Chat returns a chat model that calls OpenAI with apiKey, as Embedder does.
+func (c *Client) Chat(apiKey string) retrieval.ChatModel {
+	return &chat{conn: c.conn(apiKey)}
+}
+
+// conn is a Client bound to one key.
+type conn struct {
+	*Client
+	api       *goopenai.Client
+	key       string
+	callerKey bool
+}
+
+func (c *Client) conn(apiKey string) conn {
+	key := c.cfg.APIKey
+	if apiKey != "" {
+		key = apiKey
+	}
+	cc := goopenai.DefaultConfig(key)
+	if c.cfg.BaseURL != "" {
+		cc.BaseURL = strings.TrimRight(c.cfg.BaseURL, "/")
+	}
+	cc.HTTPClient = recorder{c.http}
+	return conn{Client: c, api: goopenai.NewClientWithConfig(cc), key: key, callerKey: apiKey != ""}
+}
+
+// do runs one OpenAI call with retries, each attempt limited to timeout (none when 0),
+// and maps its final failure to a Cairn error.
+func (c conn) do(ctx context.Context, op string, timeout time.Duration, call func(ctx context.Context) error) error {
+	var last response
+	policy := c.policy
+	if c.log != nil {
+		policy.OnRetry = func(attempt int, err error, wait time.Duration) {
+			c.log.Warn("openai: retrying", "op", op, "attempt", attempt, "wait", wait.String(), "err", c.redact(err.Error()))
+		}
+	}
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		var r response
+		actx := context.WithValue(ctx, responseKey{}, &r)
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithTimeoutCause(actx, timeout, errTimeout)
+			defer cancel()
+		}
+		err := call(actx)
+		last = r
+		return err
+	}, func(err error) (bool, time.Duration) {
+		return transient(err), last.retryAfter
+	})
+	if err == nil {
+		return nil
+	}
+	return c.mapError(ctx, op, err, last.retryAfter)
+}
+
+// errTimeout is the cause of contexts that end because OpenAI took too long, as
+// opposed to the caller going away.
+var errTimeout = errors.New("openai: timed out")
+
+// transient reports whether another attempt may succeed: rate limits (but not an
+// exhausted quota), server errors, timeouts and broken connections.
+func transient(err error) bool {
+	status, code := statusOf(err)
+	switch {
+	case code == "insufficient_quota":
+		return false
+	case status == http.StatusRequestTimeout, status == http.StatusConflict,
+		status == http.StatusTooManyRequests, status >= 500:
+		return true
+	case status != 0:
+		return false
+	}
+	// No HTTP status: the request never got an answer (refused, reset, timed out),
+	// or the answer was cut short. Any of those can pass.
+	return true
+}
+
+// statusOf returns the HTTP status and OpenAI error code carried by err, if any.
+func statusOf(err error) (int, string) {
+	var apiErr *goopenai.APIError
+	if errors.As(err, &apiErr) {
+		code, _ := apiErr.Code.(string)
+		return apiErr.HTTPStatusCode, code
+	}
+	var reqErr *goopenai.RequestError
+	if errors.As(err, &reqErr) {
+		return reqErr.HTTPStatusCode, ""
+	}
+	return 0, ""
+}
+
+// mapError turns a failed call into the error the API answers with. Its cause is
+// rewritten as text with the key removed, because OpenAI's messages quote the key
+// they rejected and go-openai keeps whole response bodies in its errors.
+func (c conn) mapError(ctx context.Context, op string, err error, retryAfter time.Duration) error {
+	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errTimeout) {
+		// The caller gave up; there is nobody to tell about OpenAI.
+		return fmt.Errorf("openai: %s: %w", op, ctx.Err())
+	}
+	cause := errors.New("openai: " + op + ": " + c.redact(err.Error()))
+	status, code := statusOf(err)
+	rejected := status == http.StatusUnauthorized || status == http.StatusForbidden ||
+		code == "insufficient_quota" || (status == http.StatusNotFound && code == "model_not_found")
+	switch {
+	case rejected && c.callerKey:
+		msg := "OpenAI rejected this key"
+		if code == "insufficient_quota" {
+			msg = "OpenAI reports this key's quota is used up"
+		} else if status == http.StatusNotFound || status == http.StatusForbidden {
+			msg = "this key has no access to the configured OpenAI model"
+		}
+		e := apperr.Field(KeyHeader, "%s", msg)
+		e.Err = cause
+		return e
+	case rejected:
+		// The server's own key was refused: an operator must fix it; until then the
+		// dependency is as good as down.
+		return apperr.Unavailablef(cause, 60, "OpenAI is unavailable; try again later")
+	case status >= 400 && status < 500 && status != http.StatusRequestTimeout &&
+		status != http.StatusConflict && status != http.StatusTooManyRequests:
+		// OpenAI refused a request Cairn built: a bug here, not an outage.
+		return cause
+	}
+	after := defaultRetryAfter
+	if retryAfter > 0 {
+		after = int(math.Ceil(retryAfter.Seconds()))
+	}
+	return apperr.Unavailablef(cause, after, "OpenAI is unavailable; try again later")
+}
+
+// redact removes the key in use from s.
+func (c conn) redact(s string) string {
+	if c.key == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.key, "[redacted]")
+}
+
+// response is what recorder learned from an attempt's HTTP answer.
+type response struct{ retryAfter time.Duration }
+
+type responseKey struct{}
+
+// recorder notes the Retry-After of each answer in the request's context, where do
+// reads it: go-openai's errors carry the status but not the headers.
+type recorder struct{ base *http.Client }
+
+func (r recorder) Do(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.Do(req)
+	if rec, ok := req.Context().Value(responseKey{}).(*response); ok && resp != nil {
+		rec.retryAfter = retryAfter(resp.Header, time.Now())
+	}
+	return resp, err
+}
+
+// retryAfter reads OpenAI's retry-after-ms, or the standard Retry-After in seconds or
+// as an HTTP date; 0 when absent or unreadable.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if ms, err := strconv.ParseFloat(h.Get("Retry-After-Ms"), 64); err == nil && ms > 0 {
+		return time.Duration(ms * float64(time.Millisecond))
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil && s > 0 {
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
