@@ -120,4 +120,60 @@ type BillingReturn struct {
 	PlanName string
 	// Paid is true once the webhook has moved the workspace off Free; until then the page polls.
 	Paid bool
+
+}
+
+// Usage is the usage page: the last 30 days of requests.
+type Usage struct {
+	PlanName      string
+	RequestsUsed  int64
+	RequestsLimit string // "Unlimited" or a number
+	RequestsPct   int    // 0..100, or -1 when unlimited
+	ResetsOn      string
+	Total         int64
+	Billable      int64
+	Chart         Chart
+	ByKey         []UsageRow
+	ByEndpoint    []UsageRow
+	ByStatus      []UsageRow
+}
+
+// UsageRow is one line of a usage breakdown; Share (0..100) sizes its bar.
+type UsageRow struct {
+	Label    string
+	Detail   string // e.g. a key's prefix or an endpoint's mean latency
+	Muted    bool
+	Requests int64
+	Billable int64
+	Share    int
+}
+
+// Chart is a bar chart computed on the server and drawn as SVG; coordinates are
+// in the SVG's user units.
+type Chart struct {
+	Width, Height int
+	Bars          []ChartBar
+	YTicks        []ChartTick
+	XLabels       []ChartTick
+	PlotLeft      int
+	PlotRight     int
+	Baseline      int
+	Summary       string // text alternative for screen readers
+}
+
+// ChartBar is one day: the total bar and, inside it, the billable part.
+type ChartBar struct {
+	X, W        int
+	Y, H        int // total requests
+	BY, BH      int // billable requests
+	Title       string
+	Day         string // ISO date, for tests and tooltips
+	Requests    int64
+	BillableReq int64
+}
+
+// ChartTick is a labelled position on an axis.
+type ChartTick struct {
+	Pos   int
+	Label string
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/reqctx"
 	"github.com/cairn-dev/cairn/internal/retrieval"
@@ -25,6 +26,7 @@ const MaxBodyBytes = 10 << 20
 type Deps struct {
 	Keys        *apikey.Service
 	Retrieval   *retrieval.Service
+	Meter       *metering.Service
 	Plans       plan.Table
 	CORSOrigins []string
 	Log         *slog.Logger

@@ -7,8 +7,10 @@ import (
 
 // Routes mounts every /v1 route on e.
 func (a *API) Routes(e *echo.Echo) {
-	v1 := e.Group("/v1", a.cors(), middleware.BodyLimit("10M"))
-	authed := v1.Group("", a.authenticate, requireJSON)
+	v1 := e.Group("/v1", a.cors(), middleware.BodyLimit("10M"), a.recordUsage)
+	// Rate limit before anything else a key can make the server do; the quota only
+	// for billable routes (metering.Billable), after the request proved well-formed.
+	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, requireJSON, a.quota)
 	authed.GET("/me", a.me)
 	authed.POST("/documents", a.upsertDocuments)
 	authed.GET("/documents", a.listDocuments)
@@ -16,4 +18,5 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.DELETE("/documents/:id", a.deleteDocument)
 	authed.POST("/search", a.search)
 	authed.POST("/answer", a.answer)
+	authed.GET("/usage", a.usage)
 }

@@ -83,6 +83,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	bill := billing.New(pool, cfg, log)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
+	meter, err := s.newMeter()
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
 
 	sessions := scs.New()
 	// Interval 0: no cleanup goroutine of the store's own (see housekeeping).
@@ -114,9 +119,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	s.retrieval = newRetrieval(cfg, pool, log)
-	api.New(api.Deps{Keys: s.keys, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
+	api.New(api.Deps{Keys: s.keys, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
 	web.New(web.Deps{
-		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys,
+		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Meter: meter,
 		Billing: bill,
 	}).Routes(e)
 

@@ -16,15 +16,21 @@ func (h *Handler) showOverview(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := h.Config.Plans.Get(ws.Plan)
+	sum, err := h.summary(c)
+	if err != nil {
+		return err
+	}
+	p := sum.Plan
 	o := views.Overview{
 		BaseURL:       h.Config.BaseURL,
 		PlanName:      p.Name,
 		ActiveKeys:    countActive(keys),
 		KeyLimit:      plan.Format(int64(p.Limits.APIKeys)),
-		RequestsLimit: plan.Format(p.Limits.RequestsPerMonth),
-		RequestsPct:   -1,
-		DocumentLimit: plan.Format(int64(p.Limits.Documents)),
+		RequestsUsed:  sum.RequestsUsed,
+		RequestsLimit: plan.Format(sum.RequestsLimit),
+		RequestsPct:   sum.Percent(),
+		Documents:     sum.DocumentsUsed,
+		DocumentLimit: plan.Format(sum.DocumentsLimit),
 	}
 	return render(c, http.StatusOK, views.OverviewPage(h.shell(c, "Overview", "overview"), o))
 }

@@ -1,6 +1,11 @@
 package web
 
-import "github.com/labstack/echo/v4"
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/views"
+)
 
 // Routes mounts every dashboard route on e.
 func (h *Handler) Routes(e *echo.Echo) {
@@ -10,9 +15,9 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub := e.Group("", h.withSession, h.csrf)
 	pub.GET("/", h.showHome)
 	pub.GET("/signup", h.showSignup)
-	pub.POST("/signup", h.signup)
+	pub.POST("/signup", h.signup, h.limitForm(metering.ScopeSignup, views.Signup))
 	pub.GET("/login", h.showLogin)
-	pub.POST("/login", h.login)
+	pub.POST("/login", h.login, h.limitForm(metering.ScopeLogin, views.Login))
 	pub.POST("/logout", h.logout)
 
 	dash := pub.Group("/dashboard", h.requireUser)
@@ -21,7 +26,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.POST("/keys", h.createAPIKey)
 	dash.POST("/keys/:id/revoke", h.revokeAPIKey)
 	dash.GET("/documents", h.placeholder("Documents", "documents", "Documents saved through the API will be listed and searchable here."))
-	dash.GET("/usage", h.placeholder("Usage", "usage", "Charts of requests per day, per key and per endpoint will appear here."))
+	dash.GET("/usage", h.showUsage)
+	dash.GET("/usage.csv", h.exportUsage)
 	dash.GET("/billing", h.showBilling)
 	dash.POST("/billing/checkout", h.billingCheckout)
 	dash.POST("/billing/portal", h.billingPortal)

@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -43,6 +44,7 @@ type Deps struct {
 	Workspaces *workspace.Service
 	Keys       *apikey.Service
 	Billing    *billing.Service
+	Meter      *metering.Service
 }
 
 // Handler holds the dashboard's handlers.
@@ -177,6 +179,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 		},
 	}
 	s.Banners = append(s.Banners, h.billingBanners(c)...)
+	s.Banners = append(s.Banners, h.quotaBanners(c)...)
 	if f := h.Sessions.PopString(c.Request().Context(), sessFlash); f != "" {
 		s.Flash = &views.Message{Kind: "ok", Text: f}
 	}

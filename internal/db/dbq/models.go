@@ -81,6 +81,19 @@ type Membership struct {
 	CreatedAt   time.Time
 }
 
+type QuotaCounter struct {
+	WorkspaceID uuid.UUID
+	Period      time.Time
+	Used        int64
+}
+
+type QuotaNotice struct {
+	WorkspaceID uuid.UUID
+	Period      time.Time
+	Threshold   int16
+	SentAt      time.Time
+}
+
 type RetrievalState struct {
 	WorkspaceID   uuid.UUID
 	Version       int64
@@ -130,6 +143,28 @@ type TermStat struct {
 	WorkspaceID uuid.UUID
 	Lexeme      string
 	Chunks      int32
+}
+
+type UsageDaily struct {
+	WorkspaceID  uuid.UUID
+	Day          time.Time
+	KeyID        uuid.UUID
+	Endpoint     string
+	Status       int16
+	Requests     int64
+	Billable     int64
+	LatencyUsSum int64
+}
+
+type UsageEvent struct {
+	At          time.Time
+	WorkspaceID *uuid.UUID
+	KeyID       *uuid.UUID
+	Endpoint    string
+	Status      int16
+	LatencyUs   int32
+	Billable    int16
+	RequestID   string
 }
 
 type User struct {

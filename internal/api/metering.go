@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/internal/reqctx"
+)
+
+// recordUsage records every /v1 request that reaches a route as a usage event,
+// after the response is written. It turns a returned error into its response here
+// so that the event carries the status the caller saw.
+func (a *API) recordUsage(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				// Recorded as the 500 the recover middleware will answer with.
+				a.record(c, start, http.StatusInternalServerError)
+				panic(r)
+			}
+		}()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		a.record(c, start, c.Response().Status)
+		return nil
+	}
+}
+
+func (a *API) record(c echo.Context, start time.Time, status int) {
+	ev := metering.Event{
+		At: start, Method: c.Request().Method, Route: c.Path(), Status: status,
+		Latency: time.Since(start), RequestID: reqctx.RequestID(c),
+	}
+	if p, ok := reqctx.Principal(c); ok {
+		ev.WorkspaceID, ev.KeyID = p.WorkspaceID, p.KeyID
+		ev.Billable = status < http.StatusBadRequest && metering.Billable(ev.Method, ev.Route)
+	}
+	a.Meter.Record(ev)
+}
+
+// limitUnauthenticated charges requests refused for want of a valid key to their
+// IP's daily budget; once it is spent they get 429 instead of 401, which also
+// stops anyone guessing keys from one address.
+func (a *API) limitUnauthenticated(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		err := next(c)
+		if !apperr.Is(err, apperr.Unauthorized) {
+			return err
+		}
+		d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
+		setRateHeaders(c.Response().Header(), d)
+		if !d.Allowed {
+			return rateLimited(d, "Too many requests without a valid API key from this address")
+		}
+		return err
+	}
+}
+
+// rateLimit applies the key's per-minute budget under its workspace's plan and
+// reports it in the RateLimit headers of every response.
+func (a *API) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p := principal(c)
+		d := a.Meter.AllowKey(c.Request().Context(), p.KeyID, p.Plan)
+		setRateHeaders(c.Response().Header(), d)
+		if !d.Allowed {
+			return rateLimited(d, "This API key is over its plan's rate limit")
+		}
+		return next(c)
+	}
+}
+
+// quota counts billable requests against the workspace's monthly quota before the
+// handler runs, and gives the unit back when the request fails (any 4xx or 5xx
+// response, or a panic): only requests that succeed are billed.
+func (a *API) quota(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !metering.Billable(c.Request().Method, c.Path()) {
+			return next(c)
+		}
+		p := principal(c)
+		res, err := a.Meter.Consume(c.Request().Context(), p.WorkspaceID, a.Plans.Get(p.Plan).Limits.RequestsPerMonth)
+		if err != nil {
+			return err
+		}
+		if !res.Counted() {
+			return next(c)
+		}
+		finished := false
+		defer func() {
+			if !finished {
+				a.refund(c, res)
+			}
+		}()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		finished = true
+		if c.Response().Status >= http.StatusBadRequest {
+			a.refund(c, res)
+		}
+		return nil
+	}
+}
+
+func (a *API) refund(c echo.Context, res metering.Reservation) {
+	// The caller may be gone; the refund must still happen.
+	ctx := context.WithoutCancel(c.Request().Context())
+	if err := a.Meter.Refund(ctx, res); err != nil {
+		a.Log.Error("quota refund failed; one request stays counted", "request_id", reqctx.RequestID(c), "err", err)
+	}
+}
+
+func rateLimited(d metering.Decision, msg string) error {
+	retry := ceilSeconds(d.RetryAfter)
+	return &apperr.Error{
+		Code: apperr.RateLimited, RetryAfter: retry,
+		Message: fmt.Sprintf("%s (%d requests per %s); retry in %d s.", msg, d.Limit.Rate, d.Limit.Window, retry),
+	}
+}
+
+// policies caches the RateLimit-Policy value of each limit; there are a handful.
+var policies sync.Map // metering.Limit -> string
+
+// setRateHeaders writes the RateLimit and RateLimit-Policy fields of
+// draft-ietf-httpapi-ratelimit-headers: the policy's quota and window, what is
+// left, and the seconds until the budget is full again.
+func setRateHeaders(h http.Header, d metering.Decision) {
+	if d.Remaining < 0 { // no limit applies
+		return
+	}
+	pol, ok := policies.Load(d.Limit)
+	if !ok {
+		pol, _ = policies.LoadOrStore(d.Limit, fmt.Sprintf("%q;q=%d;w=%d", d.Limit.Window, d.Limit.Rate, int(d.Limit.Period.Seconds())))
+	}
+	var buf [64]byte
+	b := append(buf[:0], '"')
+	b = append(b, d.Limit.Window...)
+	b = append(b, `";r=`...)
+	b = strconv.AppendInt(b, int64(d.Remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, int64(ceilSeconds(d.ResetAfter)), 10)
+	h["Ratelimit-Policy"] = []string{pol.(string)}
+	h["Ratelimit"] = []string{string(b)}
+}
+
+// ceilSeconds rounds up to whole seconds, at least 1 for any positive duration.
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int(math.Ceil(d.Seconds()))
+}

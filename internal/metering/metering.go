@@ -1,0 +1,167 @@
+// Package metering enforces what a workspace's plan allows on the API's hot path
+// and records what it used: GCRA rate limits per key and per IP (in process or in
+// Redis), exact monthly quotas in PostgreSQL, usage events written in batches with
+// daily roll-ups, and the emails sent when a quota runs low.
+package metering
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/mail"
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/workspace"
+)
+
+// Deps are what the Service needs.
+type Deps struct {
+	Pool    *pgxpool.Pool
+	Plans   plan.Table
+	Log     *slog.Logger
+	Redis   *redis.Client // nil: rate limits in process
+	Mailer  mail.Mailer
+	BaseURL string
+	// Registerer receives the metering metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Documents counts a workspace's stored documents for /v1/usage and the
+	// overview; nil reports 0.
+	Documents DocumentCounter
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service meters the API. Create it with New and register its workers (RunFlusher,
+// RunNotices, RunJanitor) and its NOTIFY subscriptions (Subscribe).
+type Service struct {
+	pool    *pgxpool.Pool
+	q       *dbq.Queries
+	plans   plan.Table
+	log     *slog.Logger
+	mailer  mail.Mailer
+	baseURL string
+	now     func() time.Time
+
+	documents DocumentCounter
+	limiter   *Limiter
+	quota     quotas
+	notices   notices
+	events    chan Event
+
+	quotaRejections prometheus.Counter
+	eventsWritten   prometheus.Counter
+	bufferWaits     prometheus.Counter
+	flushErrors     prometheus.Counter
+}
+
+// New returns a Service.
+func New(d Deps) *Service {
+	s := &Service{
+		pool: d.Pool, q: dbq.New(d.Pool), plans: d.Plans, log: d.Log, mailer: d.Mailer,
+		baseURL: d.BaseURL, now: d.Now, documents: d.Documents,
+		limiter: NewLimiter(d.Redis, d.Log, d.Registerer),
+		quota:   quotas{exhausted: map[uuid.UUID]exhaustion{}},
+		notices: notices{queue: make(chan notice, 256), seen: map[noticeKey]bool{}},
+		events:  make(chan Event, usageBuffer),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.mailer == nil {
+		s.mailer = &mail.LogMailer{Log: d.Log}
+	}
+	s.quotaRejections = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_quota_rejections_total", Help: "Billable requests refused because the monthly quota was used up.",
+	})
+	s.eventsWritten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_usage_events_written_total", Help: "Usage events written to PostgreSQL.",
+	})
+	s.bufferWaits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_usage_buffer_full_total", Help: "Requests that waited because the usage buffer was full.",
+	})
+	s.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_usage_flush_errors_total", Help: "Usage batches that failed to write and were kept for a retry.",
+	})
+	if d.Registerer != nil {
+		d.Registerer.MustRegister(s.quotaRejections, s.eventsWritten, s.bufferWaits, s.flushErrors)
+		d.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "cairn_usage_buffer_events", Help: "Usage events waiting to be written.",
+		}, func() float64 { return float64(len(s.events)) }))
+	}
+	return s
+}
+
+// Subscribe makes plan changes and quota refunds made on any replica reach this
+// one's memory of exhausted workspaces.
+func (s *Service) Subscribe(l *db.Listener) {
+	forget := func(payload string) {
+		if id, err := uuid.Parse(payload); err == nil {
+			s.forget(id)
+		}
+	}
+	l.Subscribe(workspace.ChannelChanged, forget, s.forgetAll)
+	l.Subscribe(ChannelQuota, forget, nil)
+}
+
+// AllowKey takes one request from an API key's per-minute budget under plan p.
+func (s *Service) AllowKey(ctx context.Context, keyID uuid.UUID, p plan.ID) Decision {
+	return s.limiter.Allow(ctx, Subject{Scope: ScopeKey, ID: keyID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
+}
+
+// AllowIP takes one request from the daily budget of an IP calling /v1 without a
+// valid key. The figure is the plan table's IPPerDay (the same on every plan).
+func (s *Service) AllowIP(ctx context.Context, ip string) Decision {
+	return s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ip}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay))
+}
+
+// AllowForm takes one submission of the log-in or sign-up form (scope ScopeLogin
+// or ScopeSignup) from ip's budget.
+func (s *Service) AllowForm(ctx context.Context, scope Scope, ip string) Decision {
+	limit := LoginLimit
+	if scope == ScopeSignup {
+		limit = SignupLimit
+	}
+	return s.limiter.Allow(ctx, Subject{Scope: scope, Name: ip}, limit)
+}
+
+// RunJanitor forgets expired rate-limit budgets, exhaustions and notice marks
+// every minute until ctx ends, keeping memory bounded by recent activity.
+func (s *Service) RunJanitor(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			now := s.now()
+			s.limiter.local.sweep(time.Now())
+			start, _ := Period(now)
+			s.quota.mu.Lock()
+			for id, ex := range s.quota.exhausted {
+				if !now.Before(ex.periodEnd) {
+					delete(s.quota.exhausted, id)
+				}
+			}
+			s.quota.mu.Unlock()
+			s.notices.mu.Lock()
+			for k := range s.notices.seen {
+				if k.period.Before(start) {
+					delete(s.notices.seen, k)
+				}
+			}
+			s.notices.mu.Unlock()
+		}
+	}
+}
+
+// RedisDown reports whether rate limits are currently decided in process because
+// Redis failed.
+func (s *Service) RedisDown() bool { return s.limiter.RedisDown() }

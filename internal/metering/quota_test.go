@@ -1,0 +1,274 @@
+package metering
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/workspace"
+)
+
+func TestPeriod(t *testing.T) {
+	for _, tc := range []struct{ at, start, end string }{
+		{"2026-03-15T12:00:00Z", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z"},
+		{"2026-12-31T23:59:59Z", "2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"},
+		{"2026-02-01T00:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"},
+		// 00:30 on 1 April in Berlin is still March in UTC.
+		{"2026-04-01T00:30:00+02:00", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z"},
+	} {
+		at, _ := time.Parse(time.RFC3339, tc.at)
+		start, end := Period(at)
+		if got := start.Format(time.RFC3339); got != tc.start {
+			t.Errorf("Period(%s) start = %s, want %s", tc.at, got, tc.start)
+		}
+		if got := end.Format(time.RFC3339); got != tc.end {
+			t.Errorf("Period(%s) end = %s, want %s", tc.at, got, tc.end)
+		}
+	}
+}
+
+func TestThresholdUnits(t *testing.T) {
+	for _, tc := range []struct {
+		limit int64
+		pct   int
+		want  int64
+	}{{100, 80, 80}, {5, 80, 4}, {50, 80, 40}, {3, 80, 3}, {1, 80, 1}, {7, 100, 7}} {
+		if got := ThresholdUnits(tc.limit, tc.pct); got != tc.want {
+			t.Errorf("ThresholdUnits(%d, %d) = %d, want %d", tc.limit, tc.pct, got, tc.want)
+		}
+	}
+}
+
+func TestConsume(t *testing.T) {
+	t.Run("ExactAcrossReplicasUnderConcurrency", func(t *testing.T) {
+		pool := newPool(t)
+		ws := newWorkspace(t, pool)
+		a, b := newReplica(t, pool, nil, nil), newReplica(t, pool, nil, nil)
+		const limit, before, concurrent = 50, 10, 120
+		for i := 0; i < before; i++ {
+			if _, err := a.Consume(context.Background(), ws, limit); err != nil {
+				t.Fatalf("consume %d: %v", i, err)
+			}
+		}
+		var ok, exceeded atomic.Int64
+		var wg sync.WaitGroup
+		for i := 0; i < concurrent; i++ {
+			r := []replica{a, b}[i%2]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := r.Consume(context.Background(), ws, limit)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case apperr.Is(err, apperr.QuotaExceeded):
+					if apperr.As(err).RetryAfter <= 0 {
+						t.Errorf("quota_exceeded without Retry-After")
+					}
+					exceeded.Add(1)
+				default:
+					t.Errorf("consume: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if got, want := ok.Load(), int64(limit-before); got != want {
+			t.Errorf("%d requests succeeded, want %d", got, want)
+		}
+		if got, want := exceeded.Load(), int64(concurrent-(limit-before)); got != want {
+			t.Errorf("%d requests got quota_exceeded, want %d", got, want)
+		}
+		used, err := b.RequestsUsed(context.Background(), ws, limit, time.Now())
+		if err != nil || used != limit {
+			t.Fatalf("RequestsUsed = %d, %v; want %d", used, err, limit)
+		}
+	})
+
+	t.Run("RetryAfterIsSecondsToTheReset", func(t *testing.T) {
+		pool := newPool(t)
+		ws := newWorkspace(t, pool)
+		clk := &clock{t: time.Date(2026, 3, 31, 23, 59, 30, 0, time.UTC)}
+		r := newReplica(t, pool, clk.now, nil)
+		if _, err := r.Consume(context.Background(), ws, 1); err != nil {
+			t.Fatal(err)
+		}
+		_, err := r.Consume(context.Background(), ws, 1)
+		if e := apperr.As(err); e == nil || e.Code != apperr.QuotaExceeded || e.RetryAfter != 30 {
+			t.Fatalf("second consume: %v, want quota_exceeded with Retry-After 30", err)
+		}
+		// A new month starts a new counter.
+		clk.set(time.Date(2026, 4, 1, 0, 0, 1, 0, time.UTC))
+		if _, err := r.Consume(context.Background(), ws, 1); err != nil {
+			t.Fatalf("first consume in April: %v", err)
+		}
+	})
+
+	t.Run("UnlimitedNeverTouchesTheDatabase", func(t *testing.T) {
+		pool := newPool(t)
+		r := newReplica(t, pool, nil, nil)
+		ws := newWorkspace(t, pool)
+		pool.Close() // any query would now fail
+		res, err := r.Consume(context.Background(), ws, plan.Unlimited)
+		if err != nil || res.Counted() {
+			t.Fatalf("Consume(unlimited) = %+v, %v; want nothing counted, no error", res, err)
+		}
+		if err := r.Refund(context.Background(), res); err != nil {
+			t.Fatalf("Refund(uncounted) = %v", err)
+		}
+	})
+
+	t.Run("ExhaustionRememberedUntilThePlanChanges", func(t *testing.T) {
+		pool := newPool(t)
+		ws := newWorkspace(t, pool)
+		r := newReplica(t, pool, nil, nil)
+		ctx := context.Background()
+		for i := 0; i < 3; i++ {
+			if _, err := r.Consume(ctx, ws, 3); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Reset the counter behind the replica's back: it must keep refusing from
+		// memory, proving it no longer asks the database.
+		if _, err := pool.Exec(ctx, "UPDATE quota_counters SET used = 0 WHERE workspace_id = $1", ws); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Consume(ctx, ws, 3); !apperr.Is(err, apperr.QuotaExceeded) {
+			t.Fatalf("consume after exhaustion = %v, want quota_exceeded from memory", err)
+		}
+		// A plan change is announced to every replica, which forgets what it
+		// remembered and asks the database again.
+		ws2 := workspace.NewService(pool, plan.Default())
+		if err := ws2.SetPlan(ctx, ws, plan.Pro, nil, "test"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the replica to forget the exhaustion", func() bool {
+			_, err := r.Consume(ctx, ws, 3)
+			return err == nil
+		})
+	})
+
+	t.Run("RefundAtTheLimitReopensEveryReplica", func(t *testing.T) {
+		pool := newPool(t)
+		ws := newWorkspace(t, pool)
+		a, b := newReplica(t, pool, nil, nil), newReplica(t, pool, nil, nil)
+		ctx := context.Background()
+		var last Reservation
+		for i := 0; i < 2; i++ {
+			res, err := a.Consume(ctx, ws, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = res
+		}
+		if _, err := b.Consume(ctx, ws, 2); !apperr.Is(err, apperr.QuotaExceeded) {
+			t.Fatalf("b: %v, want quota_exceeded", err)
+		}
+		if err := a.Refund(ctx, last); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "replica b to accept again after the refund", func() bool {
+			_, err := b.Consume(ctx, ws, 2)
+			return err == nil
+		})
+		used, _ := a.RequestsUsed(ctx, ws, 2, time.Now())
+		if used != 2 {
+			t.Fatalf("used = %d after refund and one more request, want 2", used)
+		}
+	})
+}
+
+func TestQuotaNotices(t *testing.T) {
+	pool := newPool(t)
+	ws := newWorkspace(t, pool)
+	clk := &clock{t: time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)}
+	a, b := newReplica(t, pool, clk.now, nil), newReplica(t, pool, clk.now, nil)
+	ctx := context.Background()
+	// sendQueued plays RunNotices for each replica until their queues are empty.
+	sendQueued := func() {
+		for _, r := range []replica{a, b} {
+			for len(r.notices.queue) > 0 {
+				if err := r.sendNotice(ctx, <-r.notices.queue); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	subjects := func() []string {
+		var s []string
+		for _, r := range []replica{a, b} {
+			for _, m := range r.mailer.messages() {
+				s = append(s, m.Subject)
+			}
+		}
+		return s
+	}
+	const limit = 10
+	var wg sync.WaitGroup
+	for i := 0; i < 14; i++ { // both replicas cross 80 % and 100 %, and go past
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = []replica{a, b}[i%2].Consume(ctx, ws, limit)
+		}()
+	}
+	wg.Wait()
+	sendQueued()
+	got := subjects()
+	if len(got) != 2 {
+		t.Fatalf("sent %d emails %q, want one at 80 %% and one at 100 %%", len(got), got)
+	}
+	var saw80, saw100 bool
+	for _, s := range got {
+		saw80 = saw80 || strings.Contains(s, "used 80%")
+		saw100 = saw100 || strings.Contains(s, "used all")
+	}
+	if !saw80 || !saw100 {
+		t.Fatalf("subjects %q, want an 80 %% and a 100 %% notice", got)
+	}
+	for _, r := range []replica{a, b} {
+		for _, m := range r.mailer.messages() {
+			if len(m.To) != 1 || !strings.Contains(m.Text, "/dashboard/usage") {
+				t.Errorf("email %+v: want the owner as the one recipient and a link to the usage page", m)
+			}
+		}
+	}
+
+	t.Run("NotAgainInThePeriod", func(t *testing.T) {
+		// Dropping back under the limit and crossing it again sends nothing new.
+		q := dbq.New(pool)
+		start, _ := Period(clk.now())
+		if _, err := q.QuotaRefund(ctx, dbq.QuotaRefundParams{WorkspaceID: ws, Period: start}); err != nil {
+			t.Fatal(err)
+		}
+		a.forgetAll()
+		a.notices.mu.Lock()
+		clear(a.notices.seen)
+		a.notices.mu.Unlock()
+		if _, err := a.Consume(ctx, ws, limit); err != nil {
+			t.Fatal(err)
+		}
+		sendQueued()
+		if got := subjects(); len(got) != 2 {
+			t.Fatalf("sent %d emails, want still 2", len(got))
+		}
+	})
+
+	t.Run("AgainNextPeriod", func(t *testing.T) {
+		clk.set(time.Date(2026, 6, 1, 0, 0, 5, 0, time.UTC))
+		for i := 0; i < limit; i++ {
+			if _, err := b.Consume(ctx, ws, limit); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sendQueued()
+		if got := subjects(); len(got) != 4 {
+			t.Fatalf("sent %d emails in total, want 4 after crossing both thresholds in June", len(got))
+		}
+	})
+}

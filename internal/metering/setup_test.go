@@ -1,0 +1,120 @@
+package metering
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/db"
+	"github.com/cairn-dev/cairn/internal/db/dbtest"
+	"github.com/cairn-dev/cairn/internal/mail"
+	"github.com/cairn-dev/cairn/internal/plan"
+)
+
+// recordingMailer keeps what it was asked to send.
+type recordingMailer struct {
+	mu   sync.Mutex
+	sent []mail.Message
+}
+
+func (m *recordingMailer) Send(_ context.Context, msg mail.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, msg)
+	return nil
+}
+
+func (m *recordingMailer) messages() []mail.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]mail.Message(nil), m.sent...)
+}
+
+// replica is one Service as one server would hold it, with its own listener.
+type replica struct {
+	*Service
+	mailer *recordingMailer
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// newReplica builds a Service on pool whose NOTIFY subscriptions run until the test ends.
+func newReplica(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client) replica {
+	t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	m := &recordingMailer{}
+	s := New(Deps{Pool: pool, Plans: plan.Default(), Log: log, Mailer: m, BaseURL: "http://cairn.test", Now: now, Redis: rdb})
+	l := db.NewListener(pool, log)
+	s.Subscribe(l)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { l.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-l.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("listener did not start")
+	}
+	return replica{Service: s, mailer: m}
+}
+
+// newPool returns a pool on a fresh database, large enough for concurrency tests.
+func newPool(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dbtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 32
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// newWorkspace signs a user up and returns their workspace's id.
+func newWorkspace(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
+	t.Helper()
+	_, ws, err := auth.NewService(pool).SignUp(context.Background(), "owner-"+uuid.NewString()[:8]+"@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ws.ID
+}
+
+// eventually polls cond until it holds, failing the test after 10 seconds. It is
+// for effects that cross replicas asynchronously (NOTIFY), not a timing assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

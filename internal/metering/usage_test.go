@@ -1,0 +1,200 @@
+package metering
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func TestBillable(t *testing.T) {
+	for _, tc := range []struct {
+		method, route string
+		want          bool
+	}{
+		{"POST", "/v1/documents", true},
+		{"POST", "/v1/search", true},
+		{"POST", "/v1/answer", true},
+		{"GET", "/v1/documents", false},
+		{"GET", "/v1/documents/:id", false},
+		{"DELETE", "/v1/documents/:id", false},
+		{"GET", "/v1/me", false},
+		{"GET", "/v1/usage", false},
+		{"POST", "/v1/*", false},
+	} {
+		if got := Billable(tc.method, tc.route); got != tc.want {
+			t.Errorf("Billable(%s %s) = %v, want %v", tc.method, tc.route, got, tc.want)
+		}
+	}
+}
+
+func TestUsageFlusher(t *testing.T) {
+	t.Run("ShutdownWritesEveryEvent", func(t *testing.T) {
+		pool := newPool(t)
+		r := newReplica(t, pool, nil, nil)
+		wsA, wsB := newWorkspace(t, pool), newWorkspace(t, pool)
+		keyA, keyB := uuid.New(), uuid.New()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.RunFlusher(ctx); close(done) }()
+		const writers, each = 8, 2500
+		var wg sync.WaitGroup
+		for w := 0; w < writers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					ev := Event{At: time.Now(), Method: "POST", Route: "/v1/search", Status: 200, Latency: time.Millisecond, Billable: true, RequestID: fmt.Sprint(w, "-", i)}
+					ev.WorkspaceID, ev.KeyID = wsA, keyA
+					if i%5 == 0 {
+						ev.WorkspaceID, ev.KeyID, ev.Method, ev.Route, ev.Status, ev.Billable = wsB, keyB, "GET", "/v1/me", 429, false
+					}
+					if i%100 == 0 {
+						ev.WorkspaceID, ev.KeyID = uuid.Nil, uuid.Nil // unauthenticated
+					}
+					r.Record(ev)
+				}
+			}()
+		}
+		wg.Wait()
+		cancel() // as Server.Close does after draining requests
+		<-done
+		var events, billable, unauth int64
+		if err := pool.QueryRow(context.Background(),
+			"SELECT count(*), sum(billable), count(*) FILTER (WHERE workspace_id IS NULL) FROM usage_events").Scan(&events, &billable, &unauth); err != nil {
+			t.Fatal(err)
+		}
+		if events != writers*each {
+			t.Fatalf("%d events written, want %d", events, writers*each)
+		}
+		if want := int64(writers * (each - each/5)); billable != want {
+			t.Fatalf("billable = %d, want %d", billable, want)
+		}
+		if want := int64(writers * each / 100); unauth != want {
+			t.Fatalf("%d events without a workspace, want %d", unauth, want)
+		}
+		var daily, dailyBillable int64
+		if err := pool.QueryRow(context.Background(), "SELECT sum(requests), sum(billable) FROM usage_daily").Scan(&daily, &dailyBillable); err != nil {
+			t.Fatal(err)
+		}
+		if daily != events-unauth || dailyBillable != billable {
+			t.Fatalf("roll-up has %d requests (%d billable), events have %d with a workspace (%d billable)", daily, dailyBillable, events-unauth, billable)
+		}
+	})
+
+	t.Run("FullBufferMakesTheRequestWait", func(t *testing.T) {
+		pool := newPool(t)
+		r := newReplica(t, pool, nil, nil)
+		ws := newWorkspace(t, pool)
+		ev := Event{At: time.Now(), WorkspaceID: ws, KeyID: uuid.New(), Method: "GET", Route: "/v1/me", Status: 200}
+		for i := 0; i < cap(r.events); i++ {
+			r.Record(ev) // no flusher yet: fills the buffer without blocking
+		}
+		recorded := make(chan struct{})
+		go func() { r.Record(ev); close(recorded) }()
+		eventually(t, "the extra event to wait for room", func() bool { return counterValue(r.bufferWaits) == 1 })
+		select {
+		case <-recorded:
+			t.Fatal("Record returned while the buffer was full: the event was dropped")
+		default:
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { r.RunFlusher(ctx); close(done) }()
+		<-recorded
+		cancel()
+		<-done
+		var n int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM usage_events").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != cap(r.events)+1 {
+			t.Fatalf("%d events written, want %d", n, cap(r.events)+1)
+		}
+	})
+}
+
+func TestReport(t *testing.T) {
+	pool := newPool(t)
+	clk := &clock{t: time.Date(2026, 5, 20, 15, 0, 0, 0, time.UTC)}
+	r := newReplica(t, pool, clk.now, nil)
+	ws, other := newWorkspace(t, pool), newWorkspace(t, pool)
+	var keyID uuid.UUID
+	if err := pool.QueryRow(context.Background(),
+		"INSERT INTO api_keys (workspace_id, name, prefix, hash) VALUES ($1, '=cmd|calc', 'ck_live_abcd', 'x') RETURNING id", ws).Scan(&keyID); err != nil {
+		t.Fatal(err)
+	}
+	day := func(d int) time.Time { return time.Date(2026, 5, d, 10, 0, 0, 0, time.UTC) }
+	add := func(ws uuid.UUID, at time.Time, method, route string, status int, n int) {
+		for i := 0; i < n; i++ {
+			r.Record(Event{At: at, WorkspaceID: ws, KeyID: keyID, Method: method, Route: route, Status: status,
+				Latency: 2 * time.Millisecond, Billable: status < 400 && Billable(method, route)})
+		}
+	}
+	add(ws, day(18), "POST", "/v1/search", 200, 3)
+	add(ws, day(20), "POST", "/v1/search", 200, 2)
+	add(ws, day(20), "GET", "/v1/me", 200, 4)
+	add(ws, day(20), "GET", "/v1/me", 429, 1)
+	add(ws, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), "GET", "/v1/me", 200, 7) // outside the 30 days
+	add(other, day(20), "POST", "/v1/answer", 200, 9)                                   // another tenant
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.Report(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Days) != ReportDays || !rep.Days[ReportDays-1].Day.Equal(time.Date(2026, 5, 20, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("days: %d, last %v", len(rep.Days), rep.Days[len(rep.Days)-1].Day)
+	}
+	if d := rep.Days[ReportDays-1]; d.Requests != 7 || d.Billable != 2 {
+		t.Errorf("today = %+v, want 7 requests, 2 billable", d)
+	}
+	if d := rep.Days[ReportDays-3]; d.Requests != 3 || d.Billable != 3 {
+		t.Errorf("18 May = %+v, want 3 requests, 3 billable", d)
+	}
+	if rep.Requests != 10 || rep.Billable != 5 {
+		t.Errorf("totals %d/%d, want 10 requests, 5 billable (none from April, none from the other workspace)", rep.Requests, rep.Billable)
+	}
+	if len(rep.ByKey) != 1 || rep.ByKey[0].Name != "=cmd|calc" || rep.ByKey[0].Requests != 10 {
+		t.Errorf("by key = %+v", rep.ByKey)
+	}
+	if len(rep.ByEndpoint) != 2 || rep.ByEndpoint[0].Endpoint != "GET /v1/me" || rep.ByEndpoint[0].Requests != 5 || rep.ByEndpoint[0].AvgLatency != 2*time.Millisecond {
+		t.Errorf("by endpoint = %+v", rep.ByEndpoint)
+	}
+	if len(rep.ByStatus) != 2 || rep.ByStatus[0] != (StatusCount{200, 9}) || rep.ByStatus[1] != (StatusCount{429, 1}) {
+		t.Errorf("by status = %+v", rep.ByStatus)
+	}
+
+	t.Run("CSV", func(t *testing.T) {
+		var b strings.Builder
+		if err := r.WriteCSV(context.Background(), ws, &b); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+		if len(lines) != 5 || lines[0] != "day,key_id,key_name,key_prefix,endpoint,status,requests,billable,avg_latency_ms" {
+			t.Fatalf("csv:\n%s", b.String())
+		}
+		if !strings.Contains(b.String(), "2026-05-18,"+keyID.String()+",'=cmd|calc,ck_live_abcd,POST /v1/search,200,3,3,2.0") {
+			t.Fatalf("csv lacks the 18 May row (with the formula-looking name neutralised):\n%s", b.String())
+		}
+		if strings.Contains(b.String(), "/v1/answer") {
+			t.Fatal("csv includes another workspace's usage")
+		}
+	})
+
+	t.Run("Summary", func(t *testing.T) {
+		s, err := r.Summary(context.Background(), ws, "pro")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Pro keeps no quota counter: used comes from the roll-up of this month.
+		if s.RequestsUsed != 5 || s.RequestsLimit != -1 || s.Percent() != -1 || s.RatePerMinute != 120 {
+			t.Fatalf("summary = %+v", s)
+		}
+	})
+}

@@ -1,0 +1,57 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/mail"
+	"github.com/cairn-dev/cairn/internal/metering"
+)
+
+// newMeter builds the metering service (Redis-backed rate limits when REDIS_URL is
+// set) and registers its NOTIFY subscriptions and workers. The usage flusher is a
+// worker, so Close writes every recorded event before the pool closes.
+func (s *Server) newMeter() (*metering.Service, error) {
+	var rdb *redis.Client
+	if s.cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(s.cfg.RedisURL)
+		if err != nil {
+			return nil, errors.New("server: REDIS_URL " + config.RedactURL(s.cfg.RedisURL) + " is not a valid Redis URL")
+		}
+		// Short timeouts: a rate-limit check that waits on a sick Redis delays every
+		// request, while falling back to in-process limits costs little.
+		opts.DialTimeout = 250 * time.Millisecond
+		opts.ReadTimeout = 250 * time.Millisecond
+		opts.WriteTimeout = 250 * time.Millisecond
+		opts.PoolTimeout = 500 * time.Millisecond
+		opts.MaxRetries = 1
+		rdb = redis.NewClient(opts)
+		s.closers = append(s.closers, func() { _ = rdb.Close() })
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := rdb.Ping(ctx).Err(); err != nil {
+			s.log.Warn("Redis not reachable at start; rate limits stay in process until it is", "redis", config.RedactURL(s.cfg.RedisURL), "err", err)
+		}
+	}
+	mailer, err := mail.New(s.cfg.SMTPURL, s.cfg.BaseURL, s.log)
+	if err != nil {
+		return nil, err
+	}
+	m := metering.New(metering.Deps{
+		Pool: s.pool, Plans: s.cfg.Plans, Log: s.log, Redis: rdb, Mailer: mailer,
+		BaseURL: s.cfg.BaseURL, Registerer: s.registry,
+		// s.retrieval is built after the meter, but before any request arrives.
+		Documents: func(ctx context.Context, ws uuid.UUID) (int64, error) {
+			n, err := s.retrieval.DocumentCount(ctx, ws)
+			return int64(n), err
+		},
+	})
+	m.Subscribe(s.listener)
+	s.workers = append(s.workers, m.RunFlusher, m.RunNotices, m.RunJanitor)
+	return m, nil
+}
