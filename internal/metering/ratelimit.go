@@ -55,12 +55,12 @@ func PerMinute(n int) Limit { return Limit{Rate: n, Period: time.Minute, Burst: 
 func PerDay(n int) Limit { return Limit{Rate: n, Period: 24 * time.Hour, Burst: n, Window: "day"} }
 
 // Limits on the dashboard's unauthenticated forms, per IP. Log-in failures are also
-// throttled per email by the auth package; these stop floods. Sign-ups allow a
-// burst of ten, then one every two minutes, which is generous for people and slow
-// for scripts farming free workspaces.
+// throttled per email by the auth package; these stop floods from one address.
+// Sign-ups allow a burst of 30, then one a minute: room for an office behind one
+// NAT, slow for a script farming free workspaces.
 var (
-	LoginLimit  = PerMinute(20)
-	SignupLimit = Limit{Rate: 30, Period: time.Hour, Burst: 10, Window: "hour"}
+	LoginLimit  = PerMinute(30)
+	SignupLimit = Limit{Rate: 60, Period: time.Hour, Burst: 30, Window: "hour"}
 )
 
 // Decision is the outcome of one rate-limit check.
