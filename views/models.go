@@ -120,7 +120,6 @@ type BillingReturn struct {
 	PlanName string
 	// Paid is true once the webhook has moved the workspace off Free; until then the page polls.
 	Paid bool
-
 }
 
 // Usage is the usage page: the last 30 days of requests.

@@ -140,7 +140,7 @@ func TestReport(t *testing.T) {
 	add(ws, day(20), "GET", "/v1/me", 200, 4)
 	add(ws, day(20), "GET", "/v1/me", 429, 1)
 	add(ws, time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), "GET", "/v1/me", 200, 7) // outside the 30 days
-	add(other, day(20), "POST", "/v1/answer", 200, 9)                                   // another tenant
+	add(other, day(20), "POST", "/v1/answer", 200, 9)                             // another tenant
 	if err := r.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
