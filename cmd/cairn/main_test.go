@@ -96,6 +96,7 @@ func TestAdminCommands(t *testing.T) {
 		{"UnknownWorkspace", []string{"admin", "create-key", "--workspace", "nobody@example.com", "--name", "x"}, "No workspace with id or owner email"},
 		{"BadPlan", []string{"admin", "set-plan", "--workspace", "owner@example.com", "--plan", "gold"}, "--plan must be free, pro or enterprise"},
 		{"EmptyKeyName", []string{"admin", "create-key", "--workspace", "owner@example.com"}, "name: give the key a name"},
+		{"SyncBillingWithBillingOff", []string{"admin", "sync-billing", "--workspace", "owner@example.com"}, "Billing is off"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runWith(t, env, tc.args...)

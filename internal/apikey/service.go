@@ -162,10 +162,16 @@ func (s *Service) Create(ctx context.Context, workspaceID uuid.UUID, createdBy *
 	return Created{Key: toKey(row), Secret: secret}, nil
 }
 
-// CapError explains that plan p allows no more than its active keys.
+// CapError explains that plan p allows no more than its active keys. After a
+// downgrade a workspace can hold more than that; the message then says its keys
+// keep working and how many to revoke before a new one can be made.
 func CapError(plans plan.Table, p plan.ID, active int) error {
 	cur := plans.Get(p)
 	msg := fmt.Sprintf("The %s plan allows %d active API keys and this workspace has %d. Revoke a key", cur.Name, cur.Limits.APIKeys, active)
+	if over := active - cur.Limits.APIKeys + 1; over > 1 {
+		msg = fmt.Sprintf("The %s plan allows %d active API keys and this workspace has %d from a bigger plan. They all keep working; to create a new one, revoke %d",
+			cur.Name, cur.Limits.APIKeys, active, over)
+	}
 	if next, ok := plans.Next(p, func(l plan.Limits) int64 { return int64(l.APIKeys) }); ok {
 		msg += fmt.Sprintf(" or upgrade to %s (%s keys)", next.Name, plan.Format(int64(next.Limits.APIKeys)))
 	}

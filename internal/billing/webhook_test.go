@@ -367,3 +367,71 @@ func login(t *testing.T, b *servertest.Browser, email string) {
 		t.Fatalf("login: status %d: %s", resp.StatusCode, body)
 	}
 }
+
+func TestDowngradeLosesNothing(t *testing.T) {
+	env := stripeEnv(deadStripe)
+	env["CAIRN_PLAN_FREE_DOCUMENTS"] = "1"
+	inst := servertest.Start(t, env)
+	acct := inst.NewAccount(t, plan.Free)
+	customer := linkCustomer(t, inst, acct.WorkspaceID)
+	sub := newID("sub")
+	send(t, inst, event(newID("evt"), "customer.subscription.created", time.Now().Add(-time.Minute),
+		subscription(sub, customer, "active", pricePro, time.Now().AddDate(0, 1, 0), nil)))
+
+	b := inst.NewBrowser(t)
+	login(t, b, acct.Email)
+	for i := range 4 { // with the servertest key: 5 keys, over Free's 2
+		if resp, body := b.Submit("/dashboard/keys", "/dashboard/keys", map[string][]string{"name": {fmt.Sprintf("key %d", i)}}); resp.StatusCode != http.StatusOK {
+			t.Fatalf("create key on Pro: %d: %s", resp.StatusCode, body)
+		}
+	}
+	for i := range 3 {
+		resp := inst.Do(t, http.MethodPost, "/v1/documents", acct.Key, fmt.Sprintf(`{"documents":[{"id":"doc-%d","text":"Stored while on Pro, number %d."}]}`, i, i))
+		if body := servertest.ReadBody(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("store a document on Pro: %d: %s", resp.StatusCode, body)
+		}
+	}
+
+	send(t, inst, event(newID("evt"), "customer.subscription.deleted", time.Now(),
+		subscription(sub, customer, "canceled", pricePro, time.Now(), nil)))
+	if got := planOf(t, inst, acct.WorkspaceID); got != "free" {
+		t.Fatalf("plan %s after cancellation, want free", got)
+	}
+
+	t.Run("KeysKeepWorking", func(t *testing.T) {
+		_, page := b.Get("/dashboard/keys")
+		if n := strings.Count(page, `data-key-id=`); n != 5 {
+			t.Fatalf("%d keys listed after the downgrade, want 5", n)
+		}
+		if resp := inst.Do(t, http.MethodGet, "/v1/me", acct.Key, ""); resp.StatusCode != http.StatusOK {
+			t.Fatalf("/v1/me with a key from before the downgrade: %d", resp.StatusCode)
+		}
+	})
+	t.Run("DocumentsKept", func(t *testing.T) {
+		resp := inst.Do(t, http.MethodGet, "/v1/documents/doc-2", acct.Key, "")
+		if body := servertest.ReadBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Stored while on Pro") {
+			t.Fatalf("a document stored on Pro: %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("NoNewKeyAndTheDashboardSaysWhy", func(t *testing.T) {
+		resp, body := b.Submit("/dashboard/keys", "/dashboard/keys", map[string][]string{"name": {"one more"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("status %d, want 403", resp.StatusCode)
+		}
+		for _, want := range []string{"The Free plan allows 2 active API keys and this workspace has 5", "They all keep working", "revoke 4", "upgrade to Pro"} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("keys page lacks %q:\n%s", want, body)
+			}
+		}
+		_, page := b.Get("/dashboard/billing")
+		if !strings.Contains(page, "This workspace has 5 active API keys and the Free plan allows 2") {
+			t.Fatalf("billing page does not explain the keys over the cap:\n%s", page)
+		}
+	})
+	t.Run("NoNewDocument", func(t *testing.T) {
+		resp := inst.Do(t, http.MethodPost, "/v1/documents", acct.Key, `{"documents":[{"text":"One too many."}]}`)
+		if body := servertest.ReadBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "Free plan allows 1 documents") {
+			t.Fatalf("new document after the downgrade: %d: %s", resp.StatusCode, body)
+		}
+	})
+}
