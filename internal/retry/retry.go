@@ -4,9 +4,20 @@ package retry
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 )
+
+// ErrTimeout is the cause (context.Cause) of a context that ended because an attempt
+// or a stream took longer than its caller allowed, as opposed to the caller going away.
+var ErrTimeout = errors.New("timed out")
+
+// CallerGone reports whether ctx ended for any reason but ErrTimeout: then nobody
+// waits for the answer, and a failure is not the remote service's.
+func CallerGone(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout)
+}
 
 // Policy says how often and how patiently to retry.
 type Policy struct {
@@ -14,6 +25,8 @@ type Policy struct {
 	Attempts int
 	// Base is the backoff ceiling before the second call; it doubles per attempt.
 	Base time.Duration
+	// Timeout limits each call, with ErrTimeout as its context's cause; 0 means none.
+	Timeout time.Duration
 	// Max caps one wait. A service asking for a longer wait ends the retries: the
 	// caller is better served by an error carrying that Retry-After than by hanging.
 	Max time.Duration
@@ -33,7 +46,7 @@ var Default = Policy{Attempts: 4, Base: 250 * time.Millisecond, Max: 8 * time.Se
 func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, transient func(err error) (retry bool, after time.Duration)) error {
 	attempts := max(p.Attempts, 1)
 	for i := 1; ; i++ {
-		err := call(ctx)
+		err := p.call(ctx, call)
 		if err == nil {
 			return nil
 		}
@@ -52,6 +65,15 @@ func (p Policy) Do(ctx context.Context, call func(ctx context.Context) error, tr
 			return err
 		}
 	}
+}
+
+func (p Policy) call(ctx context.Context, call func(ctx context.Context) error) error {
+	if p.Timeout <= 0 {
+		return call(ctx)
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, p.Timeout, ErrTimeout)
+	defer cancel()
+	return call(ctx)
 }
 
 // backoff is "full jitter": a uniform wait below an exponentially growing ceiling, so

@@ -99,4 +99,25 @@ func TestDo(t *testing.T) {
 		require.ErrorIs(t, err, errTransient)
 		require.Equal(t, 1, calls)
 	})
+
+	t.Run("EachCallHasItsOwnTimeout", func(t *testing.T) {
+		calls := 0
+		err := retry.Policy{Attempts: 2, Timeout: 10 * time.Millisecond, Sleep: func(context.Context, time.Duration) error { return nil }}.Do(
+			context.Background(), func(ctx context.Context) error {
+				calls++
+				<-ctx.Done()
+				require.ErrorIs(t, context.Cause(ctx), retry.ErrTimeout)
+				require.False(t, retry.CallerGone(ctx), "a timed out attempt is the service's fault")
+				return ctx.Err()
+			}, func(error) (bool, time.Duration) { return true, 0 })
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.Equal(t, 2, calls)
+	})
+}
+
+func TestCallerGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	require.False(t, retry.CallerGone(ctx))
+	cancel()
+	require.True(t, retry.CallerGone(ctx))
 }

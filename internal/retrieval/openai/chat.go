@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/retry"
 )
 
 type chat struct{ conn }
@@ -39,7 +40,7 @@ func (m *chat) Complete(ctx context.Context, msgs []retrieval.ChatMessage) (stri
 // since what the caller already sent cannot be taken back. An error from onDelta
 // stops the stream and is returned as it is.
 func (m *chat) Stream(ctx context.Context, msgs []retrieval.ChatMessage, onDelta func(string) error) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, m.streamTimeout, errTimeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, m.streamTimeout, retry.ErrTimeout)
 	defer cancel()
 	var stream *goopenai.ChatCompletionStream
 	err := m.do(ctx, "chat stream", 0, func(ctx context.Context) error {

@@ -135,6 +135,7 @@ func (c *Client) conn(apiKey string) conn {
 func (c conn) do(ctx context.Context, op string, timeout time.Duration, call func(ctx context.Context) error) error {
 	var last response
 	policy := c.policy
+	policy.Timeout = timeout
 	if c.log != nil {
 		policy.OnRetry = func(attempt int, err error, wait time.Duration) {
 			c.log.Warn("openai: retrying", "op", op, "attempt", attempt, "wait", wait.String(), "err", c.redact(err.Error()))
@@ -142,13 +143,7 @@ func (c conn) do(ctx context.Context, op string, timeout time.Duration, call fun
 	}
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		var r response
-		actx := context.WithValue(ctx, responseKey{}, &r)
-		if timeout > 0 {
-			var cancel context.CancelFunc
-			actx, cancel = context.WithTimeoutCause(actx, timeout, errTimeout)
-			defer cancel()
-		}
-		err := call(actx)
+		err := call(context.WithValue(ctx, responseKey{}, &r))
 		last = r
 		return err
 	}, func(err error) (bool, time.Duration) {
@@ -159,10 +154,6 @@ func (c conn) do(ctx context.Context, op string, timeout time.Duration, call fun
 	}
 	return c.mapError(ctx, op, err, last.retryAfter)
 }
-
-// errTimeout is the cause of contexts that end because OpenAI took too long, as
-// opposed to the caller going away.
-var errTimeout = errors.New("openai: timed out")
 
 // transient reports whether another attempt may succeed: rate limits (but not an
 // exhausted quota), server errors, timeouts and broken connections.
@@ -200,7 +191,7 @@ func statusOf(err error) (int, string) {
 // rewritten as text with the key removed, because OpenAI's messages quote the key
 // they rejected and go-openai keeps whole response bodies in its errors.
 func (c conn) mapError(ctx context.Context, op string, err error, retryAfter time.Duration) error {
-	if ctx.Err() != nil && !errors.Is(context.Cause(ctx), errTimeout) {
+	if retry.CallerGone(ctx) {
 		// The caller gave up; there is nobody to tell about OpenAI.
 		return fmt.Errorf("openai: %s: %w", op, ctx.Err())
 	}
