@@ -21,6 +21,9 @@ func TestBrowserUpgrade(t *testing.T) {
 	rec := newStripeRecorder(t, startStripeMock(t))
 	inst := servertest.Start(t, stripeEnv(rec.URL))
 	acct := inst.NewAccount(t, plan.Free)
+	if got := usage(t, inst, acct.Key); got.Plan != "free" || got.Requests.Limit == nil || *got.Requests.Limit != 100 {
+		t.Fatalf("/v1/usage before upgrading = %+v, want Free's 100 requests", got)
+	}
 	ctx := servertest.NewChrome(t, 90*time.Second)
 
 	sentTo := make(chan string, 4)
@@ -93,13 +96,38 @@ func TestBrowserUpgrade(t *testing.T) {
 		t.Fatalf("dashboard plan badge %q (%v), want Pro", badge, err)
 	}
 
-	var me struct {
-		Workspace struct{ Plan string } `json:"workspace"`
+	// The plan reaches the key cache through NOTIFY, asynchronously; wait for it.
+	got := usage(t, inst, acct.Key)
+	for deadline := time.Now().Add(10 * time.Second); got.Plan != "pro" && time.Now().Before(deadline); got = usage(t, inst, acct.Key) {
+		time.Sleep(20 * time.Millisecond)
 	}
-	if err := json.Unmarshal([]byte(servertest.ReadBody(t, inst.Do(t, http.MethodGet, "/v1/me", acct.Key, ""))), &me); err != nil {
-		t.Fatal(err)
+	if got.Plan != "pro" || got.Requests.Limit != nil || got.RateLimit.Limit == nil ||
+		*got.RateLimit.Limit != 120 || got.Documents.Limit == nil || *got.Documents.Limit != 50_000 {
+		t.Fatalf("/v1/usage = %+v, want Pro limits (unlimited requests, 120 a minute, 50,000 documents)", got)
 	}
-	if me.Workspace.Plan != "pro" {
-		t.Fatalf("/v1/me plan %q, want pro", me.Workspace.Plan)
+}
+
+// usageBody is the part of GET /v1/usage the billing tests read.
+type usageBody struct {
+	Plan     string
+	Requests struct {
+		Limit *int64 `json:"limit"`
+	} `json:"requests"`
+	RateLimit struct {
+		Limit *int64 `json:"limit"`
+	} `json:"rate_limit"`
+	Documents struct {
+		Limit *int64 `json:"limit"`
+	} `json:"documents"`
+}
+
+func usage(t *testing.T, inst *servertest.Instance, key string) usageBody {
+	t.Helper()
+	resp := inst.Do(t, http.MethodGet, "/v1/usage", key, "")
+	body := servertest.ReadBody(t, resp)
+	var u usageBody
+	if err := json.Unmarshal([]byte(body), &u); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/v1/usage: %d %s (%v)", resp.StatusCode, body, err)
 	}
+	return u
 }

@@ -173,6 +173,57 @@ func TestWebhookLifecycleInEveryOrder(t *testing.T) {
 	}
 }
 
+func TestWebhookLifecycleConcurrent(t *testing.T) {
+	inst := servertest.Start(t, stripeEnv(deadStripe))
+	acct := inst.NewAccount(t, plan.Free)
+	customer := linkCustomer(t, inst, acct.WorkspaceID)
+	sub := newID("sub")
+	start := time.Now().Add(-time.Hour)
+	statuses := []string{"active", "past_due", "active", "canceled"}
+	var wg sync.WaitGroup
+	for i, status := range statuses {
+		created := start.Add(time.Duration(i) * time.Minute)
+		payload := event(newID("evt"), "customer.subscription.updated", created,
+			subscription(sub, customer, status, pricePro, created.AddDate(0, 1, 0), nil))
+		for range 3 { // each delivered three times, all at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if code, body := deliver(t, inst, payload, testWebhookSecret, time.Now()); code != http.StatusOK {
+					t.Errorf("status %d: %s", code, body)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if got, status := planOf(t, inst, acct.WorkspaceID), subscriptionStatus(t, inst, sub); got != "free" || status != "canceled" {
+		t.Fatalf("plan %s, status %s; want free and canceled, as the newest event says", got, status)
+	}
+}
+
+// TestPlanChangeReachesOtherReplica delivers the webhook to one replica and watches
+// another one's /v1/usage, whose key cache holds the old plan.
+func TestPlanChangeReachesOtherReplica(t *testing.T) {
+	a := servertest.Start(t, stripeEnv(deadStripe))
+	b := servertest.StartOn(t, a.DatabaseURL, stripeEnv(deadStripe))
+	acct := a.NewAccount(t, plan.Free)
+	customer := linkCustomer(t, a, acct.WorkspaceID)
+	if got := usage(t, b, acct.Key); got.Plan != "free" {
+		t.Fatalf("replica B plan %s before, want free", got.Plan)
+	}
+	send(t, a, event(newID("evt"), "customer.subscription.created", time.Now(),
+		subscription(newID("sub"), customer, "active", priceEnterprise, time.Now().AddDate(0, 1, 0), nil)))
+	applied := time.Now()
+	got := usage(t, b, acct.Key)
+	for deadline := time.Now().Add(10 * time.Second); got.Plan != "enterprise" && time.Now().Before(deadline); got = usage(t, b, acct.Key) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got.Plan != "enterprise" || got.RateLimit.Limit == nil || *got.RateLimit.Limit != 600 {
+		t.Fatalf("replica B /v1/usage = %+v, want Enterprise limits", got)
+	}
+	t.Logf("replica B saw the new plan %v after the webhook returned", time.Since(applied).Round(time.Millisecond))
+}
+
 // permutations returns every order of 0..n-1.
 func permutations(n int) [][]int {
 	if n == 0 {
@@ -424,8 +475,13 @@ func TestDowngradeLosesNothing(t *testing.T) {
 			}
 		}
 		_, page := b.Get("/dashboard/billing")
-		if !strings.Contains(page, "This workspace has 5 active API keys and the Free plan allows 2") {
-			t.Fatalf("billing page does not explain the keys over the cap:\n%s", page)
+		for _, want := range []string{
+			"This workspace has 5 active API keys and the Free plan allows 2",
+			"This workspace stores 3 documents and the Free plan allows 1",
+		} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("billing page does not explain what is over the caps (%q):\n%s", want, page)
+			}
 		}
 	})
 	t.Run("NoNewDocument", func(t *testing.T) {

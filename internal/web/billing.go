@@ -35,10 +35,20 @@ func (h *Handler) showBilling(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	name := plans.Get(st.Plan).Name
 	if limit, active := plans.Get(st.Plan).Limits.APIKeys, countActive(keys); limit != plan.Unlimited && active > limit {
 		b.OverLimits = append(b.OverLimits, fmt.Sprintf(
 			"This workspace has %d active API keys and the %s plan allows %d. They all keep working, but no new key can be created until fewer than %d are active.",
-			active, plans.Get(st.Plan).Name, limit, limit))
+			active, name, limit, limit))
+	}
+	usage, err := h.summary(c)
+	if err != nil {
+		return err
+	}
+	if limit := usage.DocumentsLimit; limit != plan.Unlimited && usage.DocumentsUsed > limit {
+		b.OverLimits = append(b.OverLimits, fmt.Sprintf(
+			"This workspace stores %s documents and the %s plan allows %s. They all stay searchable, but no new document can be stored until there are fewer than %s.",
+			plan.Format(usage.DocumentsUsed), name, plan.Format(limit), plan.Format(limit)))
 	}
 	return render(c, http.StatusOK, views.BillingPage(h.shell(c, "Billing", "billing"), b))
 }
