@@ -45,7 +45,7 @@ GROUP BY endpoint
 ORDER BY requests DESC, endpoint;
 
 -- name: UsageByStatus :many
-SELECT status, sum(requests)::bigint AS requests
+SELECT status, sum(requests)::bigint AS requests, sum(billable)::bigint AS billable
 FROM usage_daily
 WHERE workspace_id = @workspace_id AND day >= @since::date
 GROUP BY status

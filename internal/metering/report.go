@@ -121,6 +121,7 @@ type EndpointCount struct {
 type StatusCount struct {
 	Status   int
 	Requests int64
+	Billable int64
 }
 
 // reportSince returns the first day of the report window ending today.
@@ -168,7 +169,7 @@ func (s *Service) Report(ctx context.Context, ws uuid.UUID) (Report, error) {
 		return Report{}, fmt.Errorf("metering: report by status: %w", err)
 	}
 	for _, st := range sts {
-		r.ByStatus = append(r.ByStatus, StatusCount{Status: int(st.Status), Requests: st.Requests})
+		r.ByStatus = append(r.ByStatus, StatusCount{Status: int(st.Status), Requests: st.Requests, Billable: st.Billable})
 	}
 	return r, nil
 }

@@ -166,7 +166,7 @@ func TestReport(t *testing.T) {
 	if len(rep.ByEndpoint) != 2 || rep.ByEndpoint[0].Endpoint != "GET /v1/me" || rep.ByEndpoint[0].Requests != 5 || rep.ByEndpoint[0].AvgLatency != 2*time.Millisecond {
 		t.Errorf("by endpoint = %+v", rep.ByEndpoint)
 	}
-	if len(rep.ByStatus) != 2 || rep.ByStatus[0] != (StatusCount{200, 9}) || rep.ByStatus[1] != (StatusCount{429, 1}) {
+	if len(rep.ByStatus) != 2 || rep.ByStatus[0] != (StatusCount{200, 9, 5}) || rep.ByStatus[1] != (StatusCount{429, 1, 0}) {
 		t.Errorf("by status = %+v", rep.ByStatus)
 	}
 

@@ -45,10 +45,10 @@ func (h *Handler) showUsage(c echo.Context) error {
 		u.ByKey = append(u.ByKey, views.UsageRow{Label: name, Detail: k.Prefix + "…", Muted: k.Revoked, Requests: k.Requests, Billable: k.Billable, Share: share(k.Requests, r.Requests)})
 	}
 	for _, e := range r.ByEndpoint {
-		u.ByEndpoint = append(u.ByEndpoint, views.UsageRow{Label: e.Endpoint, Detail: fmt.Sprintf("avg %s", e.AvgLatency.Round(100*time.Microsecond)), Requests: e.Requests, Billable: e.Billable, Share: share(e.Requests, r.Requests)})
+		u.ByEndpoint = append(u.ByEndpoint, views.UsageRow{Label: e.Endpoint, Detail: fmt.Sprintf("avg %.1f ms", float64(e.AvgLatency)/float64(time.Millisecond)), Requests: e.Requests, Billable: e.Billable, Share: share(e.Requests, r.Requests)})
 	}
 	for _, st := range r.ByStatus {
-		u.ByStatus = append(u.ByStatus, views.UsageRow{Label: strconv.Itoa(st.Status), Detail: http.StatusText(st.Status), Requests: st.Requests, Share: share(st.Requests, r.Requests)})
+		u.ByStatus = append(u.ByStatus, views.UsageRow{Label: strconv.Itoa(st.Status), Detail: http.StatusText(st.Status), Requests: st.Requests, Billable: st.Billable, Share: share(st.Requests, r.Requests)})
 	}
 	return render(c, http.StatusOK, views.UsagePage(h.shell(c, "Usage", "usage"), u))
 }
@@ -111,7 +111,7 @@ func usageChart(days []metering.DayCount) views.Chart {
 			b.Y, b.H = chartBase-1, 1 // a day with traffic is never invisible
 		}
 		c.Bars = append(c.Bars, b)
-		if i%7 == 0 || i == len(days)-1 {
+		if (len(days)-1-i)%7 == 0 { // today, and every week back from it
 			c.XLabels = append(c.XLabels, views.ChartTick{Pos: x + w/2, Label: d.Day.Format("2 Jan")})
 		}
 	}

@@ -170,7 +170,7 @@ func (q *Queries) UsageByKey(ctx context.Context, arg UsageByKeyParams) ([]Usage
 }
 
 const usageByStatus = `-- name: UsageByStatus :many
-SELECT status, sum(requests)::bigint AS requests
+SELECT status, sum(requests)::bigint AS requests, sum(billable)::bigint AS billable
 FROM usage_daily
 WHERE workspace_id = $1 AND day >= $2::date
 GROUP BY status
@@ -185,6 +185,7 @@ type UsageByStatusParams struct {
 type UsageByStatusRow struct {
 	Status   int16
 	Requests int64
+	Billable int64
 }
 
 func (q *Queries) UsageByStatus(ctx context.Context, arg UsageByStatusParams) ([]UsageByStatusRow, error) {
@@ -196,7 +197,7 @@ func (q *Queries) UsageByStatus(ctx context.Context, arg UsageByStatusParams) ([
 	items := []UsageByStatusRow{}
 	for rows.Next() {
 		var i UsageByStatusRow
-		if err := rows.Scan(&i.Status, &i.Requests); err != nil {
+		if err := rows.Scan(&i.Status, &i.Requests, &i.Billable); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -1,0 +1,131 @@
+package web_test
+
+import (
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/servertest"
+)
+
+// TestQuotaOnTheDashboard walks a Free workspace with a quota of 5 up to 80 %
+// and 100 % and checks the overview's bar and the banners on every page.
+func TestQuotaOnTheDashboard(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "5"})
+	acct := inst.NewAccount(t, plan.Free)
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, "correct horse battery")
+	search := func() { call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"tides"}`, http.StatusOK) }
+
+	_, page := b.Get("/dashboard")
+	if !strings.Contains(page, `data-testid="requests-used">0<`) || strings.Contains(page, `class="alert warn"`) {
+		t.Fatalf("fresh overview: want 0 used and no banner")
+	}
+	for i := 0; i < 4; i++ {
+		search()
+	}
+	t.Run("WarnsAt80Percent", func(t *testing.T) {
+		_, page := b.Get("/dashboard")
+		for _, want := range []string{`data-testid="requests-used">4<`, `/ 5`, `class="progress warn"`, `width:80%`, `class="alert warn"`, "used 4 of its 5 billable API requests this month (80%)"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("overview at 80%% lacks %q", want)
+			}
+		}
+		if _, keys := b.Get("/dashboard/keys"); !strings.Contains(keys, `class="alert warn"`) {
+			t.Error("the banner is not on the keys page")
+		}
+	})
+	search()
+	t.Run("FullAt100Percent", func(t *testing.T) {
+		_, page := b.Get("/dashboard/usage")
+		for _, want := range []string{`class="alert error"`, "used all 5 billable API requests", "Pro plan includes unlimited requests", `class="progress full"`} {
+			if !strings.Contains(page, want) {
+				t.Errorf("usage page at 100%% lacks %q", want)
+			}
+		}
+	})
+	t.Run("UnlimitedPlansHaveNoBar", func(t *testing.T) {
+		pro := inst.NewAccount(t, plan.Pro)
+		pb := inst.NewBrowser(t)
+		pb.LogIn(pro.Email, "correct horse battery")
+		_, page := pb.Get("/dashboard")
+		if strings.Contains(page, `class="progress`) || strings.Contains(page, `class="alert`) || !strings.Contains(page, "/ Unlimited") {
+			t.Fatal("a Pro overview shows a quota bar or banner")
+		}
+	})
+}
+
+func TestUsageCSVExport(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Free)
+	other := inst.NewAccount(t, plan.Free)
+	call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"tides"}`, http.StatusOK)
+	call(t, inst, "GET", "/v1/me", other.Key, "", http.StatusOK)
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, "correct horse battery")
+	var rows [][]string
+	for i := 0; i < 200 && len(rows) < 2; i++ { // the roll-up trails by up to a second
+		resp, err := b.Client.Get(inst.URL + "/dashboard/usage.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/csv") || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
+			t.Fatalf("export: Content-Type %q, Content-Disposition %q", ct, resp.Header.Get("Content-Disposition"))
+		}
+		rows, err = csv.NewReader(resp.Body).ReadAll()
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) < 2 {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if len(rows) != 2 || rows[0][0] != "day" || rows[1][4] != "POST /v1/search" || rows[1][6] != "1" || rows[1][7] != "1" {
+		t.Fatalf("csv = %q, want the header and this workspace's one search", rows)
+	}
+	t.Run("NeedsALogIn", func(t *testing.T) {
+		resp, err := inst.NewBrowser(t).Client.Get(inst.URL + "/dashboard/usage.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("anonymous export: %d, want a redirect to log in", resp.StatusCode)
+		}
+	})
+}
+
+// TestFormsAreRateLimitedPerIP floods the log-in form from one address with good
+// credentials (so auth's per-IP failure throttle stays out of it): past the
+// per-IP budget the form answers 429 with Retry-After and says to wait.
+func TestFormsAreRateLimitedPerIP(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Free)
+	b := inst.NewBrowser(t)
+	token := b.CSRF("/login")
+	form := url.Values{"_csrf": {token}, "email": {acct.Email}, "password": {"correct horse battery"}}
+	var last *http.Response
+	var body string
+	passed := 0
+	for i := 0; i < 40; i++ {
+		last, body = b.Post("/login", form)
+		if last.StatusCode != http.StatusSeeOther {
+			break
+		}
+		passed++
+		// Logging in renews the session, and with it the CSRF token.
+		form.Set("_csrf", b.CSRF("/dashboard"))
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" || !strings.Contains(body, "Too many attempts from your network") {
+		t.Fatalf("after %d log-ins the form answers %d (Retry-After %q)", passed, last.StatusCode, last.Header.Get("Retry-After"))
+	}
+	// The burst is 30; the refill of one every 2 s may add one while hashing.
+	if passed < 30 {
+		t.Fatalf("only %d log-ins passed before the limit, want the burst of 30", passed)
+	}
+}
