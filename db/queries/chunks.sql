@@ -62,40 +62,28 @@ WITH gone AS (
 DELETE FROM term_stats t USING dec
 WHERE t.workspace_id = @workspace_id AND t.lexeme = dec.lexeme AND dec.chunks <= 0;
 
--- name: ChunkSearchKeyword :many
--- BM25 over PostgreSQL full text: any query lexeme matches (term at a time through
--- the GIN index), scored by idf from term_stats and a term frequency recovered from
--- ts_rank, which for a single lexeme with equal weights is w·Σ(1/j²)/(π²/6) over its
--- j occurrences. @required (phrases, -exclusions; websearch syntax) must also match.
--- @filter is {"key": [allowed values]}, the same rule retrieval.Filter applies in Go.
-WITH st AS (
-    SELECT s.chunks::float8 AS n, greatest(s.tokens::float8 / greatest(s.chunks, 1), 1) AS avgdl
-    FROM retrieval_state s WHERE s.workspace_id = @workspace_id
-), lex AS (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', @query::text))) AS lexeme
-), terms AS (
-    SELECT ('''' || replace(replace(lex.lexeme, '\', '\\'), '''', '''''') || '''')::tsquery AS q,
-           ln(1 + (st.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
-    FROM lex
-    JOIN term_stats t ON t.workspace_id = @workspace_id AND t.lexeme = lex.lexeme
-    CROSS JOIN st
-), req AS (
-    SELECT websearch_to_tsquery('english', @required::text) AS q
-), hits AS (
-    SELECT c.id, c.document_id, terms.idf, length(c.tsv)::float8 AS dl,
-           greatest(1 / greatest(1.64493406685 - ts_rank('{0.1,0.1,0.1,0.1}', c.tsv, terms.q, 0) * 16.4493406685, 0.001) - 0.5, 1) AS tf
-    FROM terms
-    JOIN chunks c ON c.workspace_id = @workspace_id AND c.tsv @@ terms.q
-    CROSS JOIN req
-    WHERE numnode(req.q) = 0 OR c.tsv @@ req.q
-)
-SELECT hits.id, hits.document_id, sum(hits.idf * hits.tf * 2.2 / (hits.tf + 1.2 * (0.25 + 0.75 * hits.dl / st.avgdl)))::float8 AS score
-FROM hits CROSS JOIN st
-GROUP BY hits.id, hits.document_id
-HAVING @filter::jsonb = '{}'::jsonb OR EXISTS (
-    SELECT 1 FROM documents d
-    WHERE d.workspace_id = @workspace_id AND d.id = hits.document_id
-      AND NOT EXISTS (SELECT 1 FROM jsonb_each(@filter::jsonb) f WHERE NOT f.value @> jsonb_build_array(d.metadata -> f.key))
-)
-ORDER BY score DESC, hits.id
-LIMIT @lim::int;
+-- name: TermStatsForQuery :many
+-- The query's lexemes (as the index parses them) with their document frequency,
+-- and the workspace's chunk count and total length, for BM25.
+SELECT t.lexeme, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
+FROM term_stats t
+JOIN retrieval_state s ON s.workspace_id = t.workspace_id
+WHERE t.workspace_id = @workspace_id
+  AND t.lexeme = ANY(tsvector_to_array(to_tsvector('english', @query::text)));
+
+-- name: ChunkTermHits :batchmany
+-- The chunks containing one lexeme (@term is a quoted tsquery lexeme), read through
+-- the GIN index, with what BM25 needs: the chunk's length and ts_rank of the term
+-- alone, from which the term's frequency is recovered (see keywordScore).
+-- @required (websearch syntax: phrases, -exclusions) must match too, and @filter
+-- ({"key": [allowed values]}) is the same rule Filter.Match applies in Go.
+SELECT c.id, c.document_id, length(c.tsv)::int AS length, ts_rank('{1,1,1,1}', c.tsv, CAST(@term::text AS tsquery), 0)::float8 AS rank
+FROM chunks c
+WHERE c.workspace_id = @workspace_id
+  AND c.tsv @@ CAST(@term::text AS tsquery)
+  AND (@required::text = '' OR c.tsv @@ websearch_to_tsquery('english', @required::text))
+  AND (@filter::jsonb = '{}'::jsonb OR EXISTS (
+      SELECT 1 FROM documents d
+      WHERE d.workspace_id = c.workspace_id AND d.id = c.document_id
+        AND NOT EXISTS (SELECT 1 FROM jsonb_each(@filter::jsonb) f WHERE NOT f.value @> jsonb_build_array(d.metadata -> f.key))
+  ));

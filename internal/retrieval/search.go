@@ -3,6 +3,7 @@ package retrieval
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,20 +101,91 @@ func sortScored(hs []scored) {
 	})
 }
 
-// keyword runs BM25 in PostgreSQL; see ChunkSearchKeyword.
+// BM25's parameters (Robertson's usual values).
+const (
+	bm25K1 = 1.2
+	bm25B  = 0.75
+)
+
+// keywordBudget bounds the postings a keyword search reads: lexemes are taken
+// rarest first until their chunk counts add up to it (the rarest always counts).
+// The lexemes left out are the commonest, which carry the least weight; in a
+// collection of a few thousand chunks none is.
+const keywordBudget = 20_000
+
+// keyword ranks chunks by BM25 over PostgreSQL full text. Any of the query's
+// lexemes may match (a question's words are not all in its answer); phrases and
+// -exclusions in the query must. Each lexeme's chunks come through the GIN index
+// in one batched round trip, with ts_rank of that lexeme alone: for one lexeme
+// with equal weights ts_rank is Σ_{j≤tf} 1/j² / (π²/6), which keywordScore turns
+// back into the term frequency BM25 wants.
 func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
 	plain, required := splitQuery(query)
-	rows, err := s.q.ChunkSearchKeyword(ctx, dbq.ChunkSearchKeywordParams{
-		WorkspaceID: c.WorkspaceID, Query: plain, Required: required, Filter: f.jsonb(), Lim: int32(limit),
-	})
+	stats, err := s.q.TermStatsForQuery(ctx, dbq.TermStatsForQueryParams{WorkspaceID: c.WorkspaceID, Query: plain})
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: keyword search: %w", err)
 	}
-	out := make([]scored, len(rows))
-	for i, r := range rows {
-		out[i] = scored{r.ID, r.Score}
+	if len(stats) == 0 {
+		return []scored{}, nil
+	}
+	sort.Slice(stats, func(i, j int) bool {
+		if stats[i].Chunks != stats[j].Chunks {
+			return stats[i].Chunks < stats[j].Chunks
+		}
+		return stats[i].Lexeme < stats[j].Lexeme
+	})
+	n := float64(stats[0].TotalChunks)
+	avgdl := max(float64(stats[0].TotalTokens)/max(n, 1), 1)
+	var params []dbq.ChunkTermHitsParams
+	var idf []float64
+	postings := int32(0)
+	for _, t := range stats {
+		if len(params) > 0 && postings+t.Chunks > keywordBudget {
+			break
+		}
+		postings += t.Chunks
+		idf = append(idf, math.Log(1+(n-float64(t.Chunks)+0.5)/(float64(t.Chunks)+0.5)))
+		params = append(params, dbq.ChunkTermHitsParams{
+			WorkspaceID: c.WorkspaceID, Term: quoteLexeme(t.Lexeme), Required: required, Filter: f.jsonb(),
+		})
+	}
+	score := map[int64]float64{}
+	var qerr error
+	s.q.ChunkTermHits(ctx, params).Query(func(i int, rows []dbq.ChunkTermHitsRow, err error) {
+		if err != nil {
+			qerr = err
+			return
+		}
+		for _, r := range rows {
+			score[r.ID] += idf[i] * keywordScore(r.Rank, float64(r.Length), avgdl)
+		}
+	})
+	if qerr != nil {
+		return nil, fmt.Errorf("retrieval: keyword search: %w", qerr)
+	}
+	out := make([]scored, 0, len(score))
+	for id, sc := range score {
+		out = append(out, scored{id, sc})
+	}
+	sortScored(out)
+	if len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
+}
+
+// keywordScore is BM25's term-frequency part for a lexeme whose ts_rank alone (all
+// weights 1, no normalisation) in a chunk of dl distinct lexemes is rank.
+func keywordScore(rank, dl, avgdl float64) float64 {
+	// rank = H₂(tf)/(π²/6) and H₂(tf) ≈ π²/6 − 1/(tf+½), so tf ≈ 1/((π²/6)(1−rank)) − ½.
+	const zeta2 = math.Pi * math.Pi / 6
+	tf := max(1/max(zeta2*(1-rank), 1e-3)-0.5, 1)
+	return tf * (bm25K1 + 1) / (tf + bm25K1*(1-bm25B+bm25B*dl/avgdl))
+}
+
+// quoteLexeme writes a lexeme as a tsquery literal.
+func quoteLexeme(l string) string {
+	return "'" + strings.ReplaceAll(strings.ReplaceAll(l, `\`, `\\`), "'", "''") + "'"
 }
 
 // semantic embeds the query with the caller's embedder and asks the index for the

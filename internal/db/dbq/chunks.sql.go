@@ -152,85 +152,6 @@ func (q *Queries) ChunkOfDocuments(ctx context.Context, arg ChunkOfDocumentsPara
 	return items, nil
 }
 
-const chunkSearchKeyword = `-- name: ChunkSearchKeyword :many
-WITH st AS (
-    SELECT s.chunks::float8 AS n, greatest(s.tokens::float8 / greatest(s.chunks, 1), 1) AS avgdl
-    FROM retrieval_state s WHERE s.workspace_id = $2
-), lex AS (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector('english', $4::text))) AS lexeme
-), terms AS (
-    SELECT ('''' || replace(replace(lex.lexeme, '\', '\\'), '''', '''''') || '''')::tsquery AS q,
-           ln(1 + (st.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
-    FROM lex
-    JOIN term_stats t ON t.workspace_id = $2 AND t.lexeme = lex.lexeme
-    CROSS JOIN st
-), req AS (
-    SELECT websearch_to_tsquery('english', $5::text) AS q
-), hits AS (
-    SELECT c.id, c.document_id, terms.idf, length(c.tsv)::float8 AS dl,
-           greatest(1 / greatest(1.64493406685 - ts_rank('{0.1,0.1,0.1,0.1}', c.tsv, terms.q, 0) * 16.4493406685, 0.001) - 0.5, 1) AS tf
-    FROM terms
-    JOIN chunks c ON c.workspace_id = $2 AND c.tsv @@ terms.q
-    CROSS JOIN req
-    WHERE numnode(req.q) = 0 OR c.tsv @@ req.q
-)
-SELECT hits.id, hits.document_id, sum(hits.idf * hits.tf * 2.2 / (hits.tf + 1.2 * (0.25 + 0.75 * hits.dl / st.avgdl)))::float8 AS score
-FROM hits CROSS JOIN st
-GROUP BY hits.id, hits.document_id
-HAVING $1::jsonb = '{}'::jsonb OR EXISTS (
-    SELECT 1 FROM documents d
-    WHERE d.workspace_id = $2 AND d.id = hits.document_id
-      AND NOT EXISTS (SELECT 1 FROM jsonb_each($1::jsonb) f WHERE NOT f.value @> jsonb_build_array(d.metadata -> f.key))
-)
-ORDER BY score DESC, hits.id
-LIMIT $3::int
-`
-
-type ChunkSearchKeywordParams struct {
-	Filter      []byte
-	WorkspaceID uuid.UUID
-	Lim         int32
-	Query       string
-	Required    string
-}
-
-type ChunkSearchKeywordRow struct {
-	ID         int64
-	DocumentID string
-	Score      float64
-}
-
-// BM25 over PostgreSQL full text: any query lexeme matches (term at a time through
-// the GIN index), scored by idf from term_stats and a term frequency recovered from
-// ts_rank, which for a single lexeme with equal weights is w·Σ(1/j²)/(π²/6) over its
-// j occurrences. @required (phrases, -exclusions; websearch syntax) must also match.
-// @filter is {"key": [allowed values]}, the same rule retrieval.Filter applies in Go.
-func (q *Queries) ChunkSearchKeyword(ctx context.Context, arg ChunkSearchKeywordParams) ([]ChunkSearchKeywordRow, error) {
-	rows, err := q.db.Query(ctx, chunkSearchKeyword,
-		arg.Filter,
-		arg.WorkspaceID,
-		arg.Lim,
-		arg.Query,
-		arg.Required,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ChunkSearchKeywordRow{}
-	for rows.Next() {
-		var i ChunkSearchKeywordRow
-		if err := rows.Scan(&i.ID, &i.DocumentID, &i.Score); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const chunkTombstoneInsert = `-- name: ChunkTombstoneInsert :exec
 INSERT INTO chunk_tombstones (workspace_id, version, chunk_id)
 SELECT $1, $2::bigint, unnest($3::bigint[])
@@ -366,6 +287,53 @@ type TermStatsAddParams struct {
 func (q *Queries) TermStatsAdd(ctx context.Context, arg TermStatsAddParams) error {
 	_, err := q.db.Exec(ctx, termStatsAdd, arg.WorkspaceID, arg.ChunkIds)
 	return err
+}
+
+const termStatsForQuery = `-- name: TermStatsForQuery :many
+SELECT t.lexeme, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
+FROM term_stats t
+JOIN retrieval_state s ON s.workspace_id = t.workspace_id
+WHERE t.workspace_id = $1
+  AND t.lexeme = ANY(tsvector_to_array(to_tsvector('english', $2::text)))
+`
+
+type TermStatsForQueryParams struct {
+	WorkspaceID uuid.UUID
+	Query       string
+}
+
+type TermStatsForQueryRow struct {
+	Lexeme      string
+	Chunks      int32
+	TotalChunks int64
+	TotalTokens int64
+}
+
+// The query's lexemes (as the index parses them) with their document frequency,
+// and the workspace's chunk count and total length, for BM25.
+func (q *Queries) TermStatsForQuery(ctx context.Context, arg TermStatsForQueryParams) ([]TermStatsForQueryRow, error) {
+	rows, err := q.db.Query(ctx, termStatsForQuery, arg.WorkspaceID, arg.Query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TermStatsForQueryRow{}
+	for rows.Next() {
+		var i TermStatsForQueryRow
+		if err := rows.Scan(
+			&i.Lexeme,
+			&i.Chunks,
+			&i.TotalChunks,
+			&i.TotalTokens,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const termStatsRemove = `-- name: TermStatsRemove :exec
