@@ -87,3 +87,15 @@ WHERE c.workspace_id = @workspace_id
       WHERE d.workspace_id = c.workspace_id AND d.id = c.document_id
         AND NOT EXISTS (SELECT 1 FROM jsonb_each(@filter::jsonb) f WHERE NOT f.value @> jsonb_build_array(d.metadata -> f.key))
   ));
+
+-- name: TermStatsForWords :many
+-- How many chunks contain each word (as the full-text index stems it), for
+-- weighting a query's words by rarity.
+SELECT w.word::text AS word, coalesce(t.chunks, 0)::int AS chunks
+FROM (SELECT unnest(@words::text[]) AS word) AS w
+LEFT JOIN term_stats t
+  ON t.workspace_id = @workspace_id AND t.lexeme = (tsvector_to_array(to_tsvector('english', w.word)))[1];
+
+-- name: ChunkVectorGetMany :many
+SELECT chunk_id, embedding FROM chunk_vectors
+WHERE workspace_id = @workspace_id AND model = @model::text AND chunk_id = ANY(@chunk_ids::bigint[]);

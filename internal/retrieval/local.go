@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 )
 
 // LocalEmbedder is the offline, deterministic default embedder. It is lexical, not
@@ -17,7 +18,7 @@ type LocalEmbedder struct {
 }
 
 // DefaultLocalDim is the local embedder's dimension unless configured otherwise.
-const DefaultLocalDim = 384
+const DefaultLocalDim = 512
 
 // Feature weights, relative to a word's own feature.
 const (
@@ -52,7 +53,17 @@ func (e *LocalEmbedder) Embed(ctx context.Context, texts []string) ([][]float32,
 	return out, nil
 }
 
-func (e *LocalEmbedder) vector(text string) []float32 {
+// EmbedQuery embeds a query with each word's features scaled by weight(word), the
+// word's rarity in the collection searched: documents are embedded without
+// knowing their collection, but a query can be weighted by it, which keeps common
+// words from dominating the cosine (the same job idf does in BM25).
+func (e *LocalEmbedder) EmbedQuery(text string, weight func(word string) float64) []float32 {
+	return e.embed(text, weight)
+}
+
+func (e *LocalEmbedder) vector(text string) []float32 { return e.embed(text, nil) }
+
+func (e *LocalEmbedder) embed(text string, weight func(word string) float64) []float32 {
 	acc := make([]float64, e.dim)
 	add := func(h uint64, w float64) {
 		i := int(h % uint64(e.dim))
@@ -81,8 +92,14 @@ func (e *LocalEmbedder) vector(text string) []float32 {
 		}
 		prev = s
 	}
+	wordWeight := func(s string) float64 {
+		if weight == nil {
+			return 1
+		}
+		return weight(forms[s])
+	}
 	for s, n := range tf {
-		w := 1 + math.Log(float64(n))
+		w := (1 + math.Log(float64(n))) * wordWeight(s)
 		add(hash("w", s), w)
 		grams := ngrams(forms[s])
 		if len(grams) > 0 {
@@ -93,7 +110,12 @@ func (e *LocalEmbedder) vector(text string) []float32 {
 		}
 	}
 	for b, n := range bigrams {
-		add(hash("b", b), bigramWeight*(1+math.Log(float64(n))))
+		w := bigramWeight * (1 + math.Log(float64(n)))
+		if weight != nil {
+			l, r, _ := strings.Cut(b, " ")
+			w *= (wordWeight(l) + wordWeight(r)) / 2
+		}
+		add(hash("b", b), w)
 	}
 	var norm float64
 	for _, v := range acc {

@@ -2,12 +2,15 @@ package retrieval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 )
@@ -29,6 +32,13 @@ const rrfK = 60
 // hybridDepth is how many candidates each side contributes to a hybrid search at least.
 const hybridDepth = 50
 
+// Rocchio's pseudo-relevance feedback for hybrid search: the semantic query moves
+// towards the mean of the top keyword chunks' vectors, with the textbook weight.
+const (
+	feedbackChunks = 5
+	feedbackWeight = 0.75
+)
+
 type scored struct {
 	id    int64
 	score float64
@@ -49,27 +59,23 @@ func (s *Service) Search(ctx context.Context, c Caller, in SearchInput) ([]Resul
 		}
 		hits = kw
 	case Semantic:
-		sem, err := s.semantic(ctx, c, in.Query, in.TopK, in.Filter)
+		sem, err := s.semantic(ctx, c, in.Query, in.TopK, in.Filter, nil)
 		if err != nil {
 			return nil, err
 		}
 		hits = sem
 	default:
+		// Keyword first: its best chunks seed the semantic query (pseudo-relevance
+		// feedback), which finds passages that share their vocabulary rather than
+		// only the question's.
 		depth := max(in.TopK, hybridDepth)
-		var kw, sem []scored
-		var kwErr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			kw, kwErr = s.keyword(ctx, c, in.Query, depth, in.Filter)
-		}()
-		sem, semErr := s.semantic(ctx, c, in.Query, depth, in.Filter)
-		<-done
-		if kwErr != nil {
-			return nil, kwErr
+		kw, err := s.keyword(ctx, c, in.Query, depth, in.Filter)
+		if err != nil {
+			return nil, err
 		}
-		if semErr != nil {
-			return nil, semErr
+		sem, err := s.semantic(ctx, c, in.Query, depth, in.Filter, kw[:min(feedbackChunks, len(kw))])
+		if err != nil {
+			return nil, err
 		}
 		hits = fuse(kw, sem)
 	}
@@ -189,18 +195,56 @@ func quoteLexeme(l string) string {
 }
 
 // semantic embeds the query with the caller's embedder and asks the index for the
-// nearest vectors of that embedder's model.
-func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
+// nearest vectors of that embedder's model. The local embedder's query is
+// weighted by word rarity (see LocalEmbedder.EmbedQuery); feedback chunks, when
+// given, pull the query towards their vectors.
+func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter, feedback []scored) ([]scored, error) {
 	plain, _ := splitQuery(query)
 	emb := s.embedder(c)
-	vs, err := emb.Embed(ctx, []string{plain})
-	if err != nil {
-		return nil, dependency(err, "embedding service")
+	var qv []float32
+	if local, ok := emb.(*LocalEmbedder); ok {
+		weight, err := s.rarity(ctx, c, plain)
+		if err != nil {
+			return nil, err
+		}
+		qv = local.EmbedQuery(plain, weight)
+	} else {
+		vs, err := emb.Embed(ctx, []string{plain})
+		if err != nil {
+			return nil, dependency(err, "embedding service")
+		}
+		if len(vs) != 1 {
+			return nil, dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
+		}
+		qv = vs[0]
 	}
-	if len(vs) != 1 || isZero(vs[0]) {
+	if len(feedback) > 0 {
+		ids := make([]int64, len(feedback))
+		for i, h := range feedback {
+			ids[i] = h.id
+		}
+		rows, err := s.q.ChunkVectorGetMany(ctx, dbq.ChunkVectorGetManyParams{WorkspaceID: c.WorkspaceID, Model: emb.Model(), ChunkIds: ids})
+		if err != nil {
+			return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
+		}
+		normalize(qv)
+		beta := float32(feedbackWeight) / float32(max(len(rows), 1))
+		v := make([]float32, len(qv))
+		for _, r := range rows {
+			if len(r.Embedding) != 4*len(qv) {
+				continue
+			}
+			decodeVector(r.Embedding, v)
+			normalize(v)
+			for i := range qv {
+				qv[i] += beta * v[i]
+			}
+		}
+	}
+	if isZero(qv) {
 		return nil, nil
 	}
-	matches, err := s.index.Query(ctx, c.WorkspaceID, emb.Model(), vs[0], limit, f)
+	matches, err := s.index.Query(ctx, c.WorkspaceID, emb.Model(), qv, limit, f)
 	if err != nil {
 		return nil, dependency(err, "vector index")
 	}
@@ -213,6 +257,31 @@ func (s *Service) semantic(ctx context.Context, c Caller, query string, limit in
 		out = append(out, scored{id, float64(m.Score)})
 	}
 	return out, nil
+}
+
+// rarity returns each of the query's words' idf in the caller's workspace, as BM25
+// computes it, for weighting the local embedder's query vector.
+func (s *Service) rarity(ctx context.Context, c Caller, query string) (func(string) float64, error) {
+	ws := words(query)
+	rows, err := s.q.TermStatsForWords(ctx, dbq.TermStatsForWordsParams{WorkspaceID: c.WorkspaceID, Words: ws})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: word statistics: %w", err)
+	}
+	st, err := s.q.RetrievalStateGet(ctx, c.WorkspaceID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("retrieval: word statistics: %w", err)
+	}
+	n := float64(st.Chunks)
+	idf := make(map[string]float64, len(rows))
+	for _, r := range rows {
+		idf[r.Word] = math.Log(1 + (n-float64(r.Chunks)+0.5)/(float64(r.Chunks)+0.5))
+	}
+	return func(w string) float64 {
+		if v, ok := idf[w]; ok {
+			return v
+		}
+		return 1
+	}, nil
 }
 
 func isZero(v []float32) bool {

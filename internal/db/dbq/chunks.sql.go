@@ -197,6 +197,42 @@ func (q *Queries) ChunkTombstonesSince(ctx context.Context, arg ChunkTombstonesS
 	return items, nil
 }
 
+const chunkVectorGetMany = `-- name: ChunkVectorGetMany :many
+SELECT chunk_id, embedding FROM chunk_vectors
+WHERE workspace_id = $1 AND model = $2::text AND chunk_id = ANY($3::bigint[])
+`
+
+type ChunkVectorGetManyParams struct {
+	WorkspaceID uuid.UUID
+	Model       string
+	ChunkIds    []int64
+}
+
+type ChunkVectorGetManyRow struct {
+	ChunkID   int64
+	Embedding []byte
+}
+
+func (q *Queries) ChunkVectorGetMany(ctx context.Context, arg ChunkVectorGetManyParams) ([]ChunkVectorGetManyRow, error) {
+	rows, err := q.db.Query(ctx, chunkVectorGetMany, arg.WorkspaceID, arg.Model, arg.ChunkIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ChunkVectorGetManyRow{}
+	for rows.Next() {
+		var i ChunkVectorGetManyRow
+		if err := rows.Scan(&i.ChunkID, &i.Embedding); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const chunkVectorInsertMany = `-- name: ChunkVectorInsertMany :exec
 INSERT INTO chunk_vectors (chunk_id, workspace_id, model, version, embedding)
 SELECT v.chunk_id, $1, $2::text, $3::bigint, v.embedding
@@ -326,6 +362,45 @@ func (q *Queries) TermStatsForQuery(ctx context.Context, arg TermStatsForQueryPa
 			&i.TotalChunks,
 			&i.TotalTokens,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const termStatsForWords = `-- name: TermStatsForWords :many
+SELECT w.word::text AS word, coalesce(t.chunks, 0)::int AS chunks
+FROM (SELECT unnest($1::text[]) AS word) AS w
+LEFT JOIN term_stats t
+  ON t.workspace_id = $2 AND t.lexeme = (tsvector_to_array(to_tsvector('english', w.word)))[1]
+`
+
+type TermStatsForWordsParams struct {
+	Words       []string
+	WorkspaceID uuid.UUID
+}
+
+type TermStatsForWordsRow struct {
+	Word   string
+	Chunks int32
+}
+
+// How many chunks contain each word (as the full-text index stems it), for
+// weighting a query's words by rarity.
+func (q *Queries) TermStatsForWords(ctx context.Context, arg TermStatsForWordsParams) ([]TermStatsForWordsRow, error) {
+	rows, err := q.db.Query(ctx, termStatsForWords, arg.Words, arg.WorkspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TermStatsForWordsRow{}
+	for rows.Next() {
+		var i TermStatsForWordsRow
+		if err := rows.Scan(&i.Word, &i.Chunks); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
