@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -48,12 +49,18 @@ const (
 type Index struct {
 	conn   *pc.IndexConnection
 	policy retry.Policy
+	// dim is the index's dimension once known (0 before).
+	dim atomic.Int64
 }
 
 // Option changes an Index's defaults.
 type Option func(*Index)
 
-// WithRetry replaces the retry policy: retry.Default with a 10 s timeout per call.
+// defaultPolicy gives up within about 17 s: Pinecone answers in milliseconds when
+// it is well, and writes wait on it inside a database transaction.
+var defaultPolicy = retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max: 2 * time.Second, Timeout: 5 * time.Second}
+
+// WithRetry replaces the retry policy (defaultPolicy).
 func WithRetry(p retry.Policy) Option { return func(x *Index) { x.policy = p } }
 
 // New returns the index at cfg.IndexHost. It does not connect: the first call does.
@@ -70,9 +77,7 @@ func New(cfg config.Pinecone, opts ...Option) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pinecone: index %s: %w", cfg.IndexHost, err)
 	}
-	policy := retry.Default
-	policy.Timeout = 10 * time.Second
-	x := &Index{conn: conn, policy: policy}
+	x := &Index{conn: conn, policy: defaultPolicy}
 	for _, o := range opts {
 		o(x)
 	}
@@ -91,6 +96,19 @@ func (x *Index) namespace(workspaceID uuid.UUID) *pc.IndexConnection {
 // Pinecone's limits. A failure part way leaves earlier batches written; their ids
 // are the caller's to delete or overwrite.
 func (x *Index) Upsert(ctx context.Context, workspaceID uuid.UUID, model string, vs []retrieval.Vector) error {
+	if len(vs) == 0 {
+		return nil
+	}
+	dim, err := x.dimension(ctx)
+	if err != nil {
+		return err
+	}
+	if dim > 0 && len(vs[0].Values) != dim {
+		// An operator must make the embedder fit the index; until then nothing of this
+		// model can be stored, and the log says why.
+		return apperr.Unavailablef(fmt.Errorf("pinecone: the index has dimension %d but model %s makes %d: set LOCAL_EMBEDDING_DIM or OPENAI_EMBEDDING_DIMENSIONS to match",
+			dim, model, len(vs[0].Values)), retryAfter, "the vector index is unavailable; try again later")
+	}
 	ns := x.namespace(workspaceID)
 	var batch []*pc.Vector
 	size := 0
@@ -188,6 +206,16 @@ func (x *Index) Query(ctx context.Context, workspaceID uuid.UUID, model string, 
 	if !ok {
 		return nil, nil
 	}
+	dim, err := x.dimension(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if dim > 0 && len(q) != dim {
+		// Vectors of a model with another dimension cannot be in the index, so there
+		// is nothing to find (a caller without an OpenAI key searching an index of
+		// OpenAI vectors, say): keyword search still answers.
+		return nil, nil
+	}
 	ns := x.namespace(workspaceID)
 	var res *pc.QueryVectorsResponse
 	err = x.do(ctx, "query", func(ctx context.Context) error {
@@ -215,6 +243,28 @@ func (x *Index) Query(ctx context.Context, workspaceID uuid.UUID, model string, 
 		out = append(out, retrieval.Match{ID: m.Vector.Id, DocumentID: doc, Score: m.Score})
 	}
 	return out, nil
+}
+
+// dimension returns the index's dimension, asking Pinecone the first time; 0 when the
+// index does not know yet (an emulator with no vectors).
+func (x *Index) dimension(ctx context.Context) (int, error) {
+	if d := x.dim.Load(); d > 0 {
+		return int(d), nil
+	}
+	var res *pc.DescribeIndexStatsResponse
+	err := x.do(ctx, "describe index", func(ctx context.Context) error {
+		var err error
+		res, err = x.conn.DescribeIndexStats(ctx)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if res.Dimension == nil || *res.Dimension == 0 {
+		return 0, nil
+	}
+	x.dim.Store(int64(*res.Dimension))
+	return int(*res.Dimension), nil
 }
 
 // Translate turns a search filter into Pinecone's filter language, restricted to

@@ -129,7 +129,7 @@ func TestLayout(t *testing.T) {
 		got, err := index.Query(ctx, uuid.New(), "m", axis(0), 5, retrieval.Filter{"k": {}})
 		require.NoError(t, err)
 		require.Empty(t, got)
-		require.Zero(t, srv.Calls("Upsert")+srv.Calls("Delete")+srv.Calls("Query"))
+		require.Zero(t, srv.Calls("Upsert")+srv.Calls("Delete")+srv.Calls("Query")+srv.Calls("DescribeIndexStats"))
 	})
 }
 
@@ -142,7 +142,8 @@ func TestErrors(t *testing.T) {
 
 	t.Run("TransientFailureRetried", func(t *testing.T) {
 		srv, index := setup(t)
-		srv.Fail(status.Error(codes.Unavailable, "try later"), status.Error(codes.ResourceExhausted, "slow down"))
+		srv.SetDimension(dims)
+		srv.Fail("Query", status.Error(codes.Unavailable, "try later"), status.Error(codes.ResourceExhausted, "slow down"))
 		require.NoError(t, query(index))
 		require.Equal(t, 3, srv.Calls("Query"))
 	})
@@ -150,20 +151,50 @@ func TestErrors(t *testing.T) {
 	t.Run("OutageIs503", func(t *testing.T) {
 		srv, index := setup(t)
 		for range 4 {
-			srv.Fail(status.Error(codes.Unavailable, "down"))
+			srv.Fail("Upsert", status.Error(codes.Unavailable, "down"))
 		}
 		err := index.Upsert(ctx, uuid.New(), "m", vectors(1, dims))
 		requireUnavailable(t, err)
 		require.Equal(t, 4, srv.Calls("Upsert"))
 	})
 
+	t.Run("DescribeOutageIs503", func(t *testing.T) {
+		srv, index := setup(t)
+		for range 4 {
+			srv.Fail("DescribeIndexStats", status.Error(codes.Unavailable, "down"))
+		}
+		requireUnavailable(t, query(index))
+		require.Zero(t, srv.Calls("Query"))
+	})
+
 	t.Run("RefusalIs503WithoutRetry", func(t *testing.T) {
 		srv, index := setup(t)
-		require.NoError(t, index.Upsert(ctx, uuid.New(), "m", vectors(1, dims)))
-		err := index.Upsert(ctx, uuid.New(), "m", vectors(1, dims+1))
+		srv.Fail("Upsert", status.Error(codes.InvalidArgument, "bad vector"))
+		err := index.Upsert(ctx, uuid.New(), "m", vectors(1, dims))
 		requireUnavailable(t, err)
-		require.Contains(t, err.Error(), "dimension", "the cause is kept for the log")
-		require.Equal(t, 2, srv.Calls("Upsert"))
+		require.Contains(t, err.Error(), "bad vector", "the cause is kept for the log")
+		require.Equal(t, 1, srv.Calls("Upsert"))
+	})
+
+	t.Run("ModelOfAnotherDimensionCannotBeStored", func(t *testing.T) {
+		srv, index := setup(t)
+		srv.SetDimension(dims)
+		err := index.Upsert(ctx, uuid.New(), "local-384", vectors(1, dims+1))
+		requireUnavailable(t, err)
+		require.Contains(t, err.Error(), "LOCAL_EMBEDDING_DIM", "the log tells the operator what to change")
+		require.Zero(t, srv.Calls("Upsert"))
+	})
+
+	t.Run("ModelOfAnotherDimensionFindsNothing", func(t *testing.T) {
+		srv, index := setup(t)
+		srv.SetDimension(dims)
+		ws := uuid.New()
+		require.NoError(t, index.Upsert(ctx, ws, "m", vectors(3, dims)))
+		got, err := index.Query(ctx, ws, "other", make([]float32, dims+1), 5, nil)
+		require.NoError(t, err, "no vector of that model can be there: nothing found, no outage")
+		require.Empty(t, got)
+		require.Zero(t, srv.Calls("Query"))
+		require.Equal(t, 1, srv.Calls("DescribeIndexStats"), "the dimension is asked once")
 	})
 
 	t.Run("WrongKeyIs503AndNotInTheError", func(t *testing.T) {

@@ -1,5 +1,6 @@
 // Package pineconetest runs an in-process gRPC server that implements the methods of
-// Pinecone's data plane (VectorService: Upsert, Query, Delete, Fetch) for tests, with
+// Pinecone's data plane (VectorService: Upsert, Query, Delete, Fetch,
+// DescribeIndexStats) for tests, with
 // vectors in memory, exact cosine similarity and Pinecone's metadata filter language.
 // It decodes and answers the real protobuf messages: go-pinecone registers their
 // descriptors, and the server works on them through dynamicpb, so any Pinecone
@@ -59,12 +60,13 @@ type Server struct {
 	mu         sync.Mutex
 	dimension  int
 	namespaces map[string]map[string]Vector
-	failures   []error
+	failures   map[string][]error
 	calls      map[string]int
 }
 
 // Start runs a server accepting apiKey and stops it when the test ends. The index's
-// dimension is set by the first vector written, as if the index had been created so.
+// dimension is set by the first vector written, as if the index had been created so,
+// unless SetDimension fixed it first.
 func Start(t testing.TB, apiKey string) *Server {
 	t.Helper()
 	d, err := protoregistry.GlobalFiles.FindDescriptorByName(serviceName)
@@ -77,7 +79,7 @@ func Start(t testing.TB, apiKey string) *Server {
 	}
 	s := &Server{
 		apiKey: apiKey, service: d.(protoreflect.ServiceDescriptor), lis: lis,
-		namespaces: map[string]map[string]Vector{}, calls: map[string]int{},
+		namespaces: map[string]map[string]Vector{}, calls: map[string]int{}, failures: map[string][]error{},
 	}
 	s.grpc = grpc.NewServer(grpc.UnknownServiceHandler(s.handle), grpc.MaxRecvMsgSize(16<<20))
 	go func() { _ = s.grpc.Serve(lis) }()
@@ -85,14 +87,22 @@ func Start(t testing.TB, apiKey string) *Server {
 	return s
 }
 
+// SetDimension fixes the index's dimension, as creating a Pinecone index does.
+func (s *Server) SetDimension(d int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dimension = d
+}
+
 // Host is the index host for PINECONE_INDEX_HOST.
 func (s *Server) Host() string { return "http://" + s.lis.Addr().String() }
 
-// Fail makes the next len(errs) calls fail with errs (gRPC status errors), in order.
-func (s *Server) Fail(errs ...error) {
+// Fail makes the next len(errs) calls of method ("Upsert", "Query", …) fail with
+// errs (gRPC status errors), in order.
+func (s *Server) Fail(method string, errs ...error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, errs...)
+	s.failures[method] = append(s.failures[method], errs...)
 }
 
 // Calls returns how many calls of method ("Upsert", "Query", …) arrived.
@@ -133,10 +143,9 @@ func (s *Server) handle(_ any, stream grpc.ServerStream) error {
 	if keys := metadata.ValueFromIncomingContext(stream.Context(), apiKeyMetadataKey); len(keys) != 1 || keys[0] != s.apiKey {
 		return status.Error(codes.Unauthenticated, "Invalid API Key")
 	}
-	if len(s.failures) > 0 {
-		err := s.failures[0]
-		s.failures = s.failures[1:]
-		return err
+	if fs := s.failures[name]; len(fs) > 0 {
+		s.failures[name] = fs[1:]
+		return fs[0]
 	}
 	if size := proto.Size(in); size > MaxRequestBytes {
 		return status.Errorf(codes.InvalidArgument, "Request size %dMB exceeds the maximum supported size of 2MB", size>>20)
@@ -155,6 +164,8 @@ func (s *Server) handle(_ any, stream grpc.ServerStream) error {
 		res, err = s.delete(raw)
 	case "Fetch":
 		res, err = s.fetch(raw)
+	case "DescribeIndexStats":
+		res, err = s.describeIndexStats()
 	default:
 		return status.Errorf(codes.Unimplemented, "pineconetest does not implement %s", name)
 	}
@@ -369,6 +380,20 @@ func (s *Server) fetch(raw []byte) (any, error) {
 		}
 	}
 	return map[string]any{"vectors": out, "namespace": req.Namespace}, nil
+}
+
+func (s *Server) describeIndexStats() (any, error) {
+	namespaces := map[string]any{}
+	total := 0
+	for name, ns := range s.namespaces {
+		namespaces[name] = map[string]any{"vector_count": len(ns)}
+		total += len(ns)
+	}
+	res := map[string]any{"namespaces": namespaces, "total_vector_count": total}
+	if s.dimension > 0 {
+		res["dimension"] = s.dimension
+	}
+	return res, nil
 }
 
 // Cosine is the cosine similarity of a and b, 0 when either is zero.
