@@ -1,23 +1,33 @@
 package server
 
 import (
-	"log/slog"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/retrieval/openai"
+	"github.com/cairn-dev/cairn/internal/retrieval/pinecone"
 )
 
 // newRetrieval picks the retrieval service's embedders and vector index from the
 // configuration: the local embedder and builtin index unless OpenAI and Pinecone
-// are configured.
-func newRetrieval(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) *retrieval.Service {
-	return retrieval.NewService(retrieval.Options{
-		Pool:       pool,
+// are configured. Callers may always bring their own OpenAI key (OpenAI-API-Key);
+// the server's own key, when set, serves everyone.
+func (s *Server) newRetrieval() (*retrieval.Service, error) {
+	cfg := s.cfg
+	o := retrieval.Options{
+		Pool:       s.pool,
 		Plans:      cfg.Plans,
 		Local:      retrieval.NewLocalEmbedder(cfg.Retrieval.LocalEmbeddingDim),
+		OpenAI:     openai.New(cfg.OpenAI, openai.WithLogger(s.log)),
+		ServerKey:  cfg.OpenAI.APIKey != "",
 		CacheBytes: cfg.Retrieval.VectorCacheBytes,
-		Log:        log,
-	})
+		Log:        s.log,
+	}
+	if cfg.Pinecone.Enabled() {
+		index, err := pinecone.New(cfg.Pinecone)
+		if err != nil {
+			return nil, err
+		}
+		o.Index = index
+		s.closers = append(s.closers, func() { _ = index.Close() })
+	}
+	return retrieval.NewService(o), nil
 }

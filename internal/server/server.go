@@ -118,7 +118,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	s.retrieval = newRetrieval(cfg, pool, log)
+	if s.retrieval, err = s.newRetrieval(); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	api.New(api.Deps{Keys: s.keys, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
 	web.New(web.Deps{
 		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Meter: meter,
