@@ -78,13 +78,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
 // New returns a Client for cfg. An empty cfg.BaseURL means OpenAI's own API.
 func New(cfg config.OpenAI, opts ...Option) *Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	// A server that accepts the connection and never answers would otherwise hold a
-	// streamed answer until its overall timeout; this lets the attempt be retried.
-	t.ResponseHeaderTimeout = 30 * time.Second
 	c := &Client{
 		cfg:           cfg,
-		http:          &http.Client{Transport: t},
 		policy:        retry.Default,
 		timeout:       30 * time.Second,
 		streamTimeout: 3 * time.Minute,
@@ -93,6 +88,13 @@ func New(cfg config.OpenAI, opts ...Option) *Client {
 	}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.http == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A server that accepts a streamed answer's request and never answers would
+		// hold it until the stream's overall timeout; this lets the attempt be retried.
+		t.ResponseHeaderTimeout = c.timeout
+		c.http = &http.Client{Transport: t}
 	}
 	return c
 }

@@ -193,6 +193,16 @@ func TestChat(t *testing.T) {
 		require.Len(t, b.srv.Requests(), 2)
 	})
 
+	t.Run("HungStreamOpeningIsRetried", func(t *testing.T) {
+		b := setup(t, config.OpenAI{}, openai.WithTimeouts(200*time.Millisecond, time.Minute))
+		b.srv.Fail(openaitest.Failure{Hang: true})
+		var got strings.Builder
+		err := b.client.Chat("").Stream(ctx, msgs, func(d string) error { got.WriteString(d); return nil })
+		require.NoError(t, err)
+		require.Equal(t, "According to [1], this is the answer.", got.String())
+		require.Len(t, b.srv.Requests(), 2)
+	})
+
 	t.Run("StreamOutageIs503", func(t *testing.T) {
 		b := setup(t, config.OpenAI{})
 		for range 4 {
