@@ -180,6 +180,9 @@ func (o *object) unknown() error {
 			first = k
 		}
 	}
+	if first == "" {
+		first = `""`
+	}
 	return apperr.Field(fieldPath(o.path, first), "unknown field")
 }
 
@@ -209,7 +212,7 @@ func (o *object) integer(key string, def, lo, hi int) (int, error) {
 		return def, nil
 	}
 	var n json.Number
-	if err := json.Unmarshal(r, &n); err != nil {
+	if t := bytes.TrimSpace(r); len(t) == 0 || t[0] == '"' || json.Unmarshal(t, &n) != nil {
 		return 0, apperr.Field(path, "must be a whole number from %d to %d", lo, hi)
 	}
 	v, err := strconv.ParseInt(n.String(), 10, 64)
