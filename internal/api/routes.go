@@ -19,4 +19,5 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.POST("/search", a.search)
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)
+	v1.GET("/openapi.json", a.openapi)
 }
