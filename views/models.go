@@ -176,3 +176,33 @@ type ChartTick struct {
 	Pos   int
 	Label string
 }
+
+// Documents is the documents page: a page of the workspace's documents and, when a
+// query was typed, the passages that match it.
+type Documents struct {
+	Docs       []DocumentRow
+	Stored     string // "12 of 500"
+	NextCursor string
+	Query      string
+	Results    []SearchResult
+	Searched   bool
+	Error      string
+}
+
+// DocumentRow is one row of the documents table.
+type DocumentRow struct {
+	ID      string
+	Title   string
+	URL     string
+	Chunks  int
+	Created string
+}
+
+// SearchResult is one matching passage.
+type SearchResult struct {
+	DocumentID string
+	Title      string
+	URL        string
+	Text       string
+	Score      string
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -45,6 +46,7 @@ type Deps struct {
 	Keys       *apikey.Service
 	Billing    *billing.Service
 	Meter      *metering.Service
+	Retrieval  *retrieval.Service
 }
 
 // Handler holds the dashboard's handlers.

@@ -1,0 +1,81 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/views"
+)
+
+// documentsPerPage is how many documents the dashboard lists at a time.
+const documentsPerPage = 25
+
+// showDocuments lists a page of the workspace's documents.
+func (h *Handler) showDocuments(c echo.Context) error {
+	return h.renderDocuments(c, views.Documents{})
+}
+
+// searchDocuments searches the workspace's documents: the results block alone for
+// htmx, the whole page otherwise.
+func (h *Handler) searchDocuments(c echo.Context) error {
+	ws := currentWorkspace(c)
+	d := views.Documents{Query: c.QueryParam("q")}
+	if d.Query != "" {
+		d.Searched = true
+		results, err := h.Retrieval.Search(c.Request().Context(), retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan},
+			retrieval.SearchInput{Query: d.Query, TopK: 10, Mode: retrieval.Hybrid})
+		if e := apperr.As(err); e != nil {
+			d.Error = e.Message
+		} else if err != nil {
+			return err
+		}
+		for _, r := range results {
+			d.Results = append(d.Results, views.SearchResult{
+				DocumentID: r.DocumentID, Title: r.Title, URL: r.URL, Text: r.Text,
+				Score: strconv.FormatFloat(r.Score, 'f', 3, 64),
+			})
+		}
+	}
+	if c.Request().Header.Get("HX-Request") == "true" {
+		return render(c, http.StatusOK, views.DocumentResults(d))
+	}
+	return h.renderDocuments(c, d)
+}
+
+// deleteDocument deletes one of the workspace's documents.
+func (h *Handler) deleteDocument(c echo.Context) error {
+	ws := currentWorkspace(c)
+	id := c.FormValue("id")
+	if err := h.Retrieval.Delete(c.Request().Context(), ws.ID, id); err != nil {
+		return err
+	}
+	h.flash(c, fmt.Sprintf("Deleted %q.", id))
+	return c.Redirect(http.StatusSeeOther, "/dashboard/documents")
+}
+
+func (h *Handler) renderDocuments(c echo.Context, d views.Documents) error {
+	ctx := c.Request().Context()
+	ws := currentWorkspace(c)
+	docs, next, err := h.Retrieval.List(ctx, ws.ID, documentsPerPage, c.QueryParam("cursor"))
+	if err != nil {
+		return err
+	}
+	n, err := h.Retrieval.DocumentCount(ctx, ws.ID)
+	if err != nil {
+		return err
+	}
+	d.Stored = fmt.Sprintf("%s of %s", plan.Format(int64(n)), plan.Format(int64(h.Config.Plans.Get(ws.Plan).Limits.Documents)))
+	d.NextCursor = next
+	for _, doc := range docs {
+		d.Docs = append(d.Docs, views.DocumentRow{
+			ID: doc.ID, Title: doc.Title, URL: doc.URL, Chunks: doc.Chunks, Created: formatTime(&doc.CreatedAt),
+		})
+	}
+	return render(c, http.StatusOK, views.DocumentsPage(h.shell(c, "Documents", "documents"), d))
+}

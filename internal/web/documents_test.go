@@ -1,0 +1,68 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/servertest"
+)
+
+func TestDocumentsPage(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Pro)
+	resp := inst.Do(t, "POST", "/v1/documents", acct.Key, `{"documents":[
+		{"id":"tea/1","title":"Green tea","url":"https://example.com/tea","text":"Green tea steeps for two minutes at 80 degrees."},
+		{"id":"bread","title":"Bread","text":"Sourdough needs a lively starter."}]}`)
+	if body := servertest.ReadBody(t, resp); resp.StatusCode != 200 {
+		t.Fatalf("store: %d %s", resp.StatusCode, body)
+	}
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, "correct horse battery")
+
+	t.Run("ListsTheWorkspacesDocuments", func(t *testing.T) {
+		status, page := b.Get("/dashboard/documents")
+		if status != 200 || !strings.Contains(page, "Green tea") || !strings.Contains(page, `data-document-id="bread"`) || !strings.Contains(page, "2 of 50,000") {
+			t.Fatalf("status %d:\n%s", status, page)
+		}
+	})
+	t.Run("HtmxSearchReturnsTheResultsBlock", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", inst.URL+"/dashboard/documents/search?q="+url.QueryEscape("how long does tea steep"), nil)
+		req.Header.Set("HX-Request", "true")
+		resp, err := b.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := servertest.ReadBody(t, resp)
+		if resp.StatusCode != 200 || !strings.HasPrefix(strings.TrimSpace(body), `<div id="search-results"`) || !strings.Contains(body, "two minutes") {
+			t.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("AnotherUserCannotDelete", func(t *testing.T) {
+		other := inst.NewAccount(t, plan.Pro)
+		ob := inst.NewBrowser(t)
+		ob.LogIn(other.Email, "correct horse battery")
+		resp, _ := ob.Submit("/dashboard/documents", "/dashboard/documents/delete", url.Values{"id": {"bread"}})
+		if resp.StatusCode != 404 {
+			t.Fatalf("status %d, want 404", resp.StatusCode)
+		}
+		if r := inst.Do(t, "GET", "/v1/documents/bread", acct.Key, ""); r.StatusCode != 200 {
+			t.Fatalf("the owner's document is gone: %d", r.StatusCode)
+		}
+	})
+	t.Run("DeleteRemovesItEverywhere", func(t *testing.T) {
+		resp, _ := b.Submit("/dashboard/documents", "/dashboard/documents/delete", url.Values{"id": {"tea/1"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+		if r := inst.Do(t, "GET", "/v1/documents/"+url.PathEscape("tea/1"), acct.Key, ""); r.StatusCode != 404 {
+			t.Fatalf("deleted document still served: %d", r.StatusCode)
+		}
+		_, page := b.Get("/dashboard/documents")
+		if strings.Contains(page, "Green tea") || !strings.Contains(page, "Deleted") {
+			t.Fatalf("page after delete:\n%s", page)
+		}
+	})
+}
