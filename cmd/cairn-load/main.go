@@ -5,7 +5,7 @@
 // docs/benchmarks.md).
 //
 //	cairn-load [-c 64] [-d 10s] [-m GET] [-H 'Name: value']... [-body s | -body-file f] [-json] URL
-//	cairn-load -ratio [-bin bin/cairn] [-c 64] [-d 10s] [-rounds 2] [-min-ratio 0.8] [-json]
+//	cairn-load -ratio [-bin bin/cairn] [-plan pro] [-c 64] [-d 10s] [-rounds 2] [-min-ratio 0.8] [-json]
 package main
 
 import (
@@ -62,13 +62,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	dbServer := fs.String("db", defaultDBServer(), "PostgreSQL server for -ratio's scratch database")
 	rounds := fs.Int("rounds", 2, "alternating measurement rounds per endpoint for -ratio")
 	minRatio := fs.Float64("min-ratio", 0, "with -ratio, exit non-zero when the ratio is below this")
+	planName := fs.String("plan", "pro", "with -ratio, the plan of the measured key: free, pro or enterprise")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *ratio {
+		if p := strings.ToLower(*planName); p != "free" && p != "pro" && p != "enterprise" {
+			return fmt.Errorf("-plan %q: want free, pro or enterprise", *planName)
+		}
 		return runRatio(ctx, ratioOptions{
 			bin: *bin, dbServer: *dbServer, concurrency: *concurrency, duration: *duration,
-			rounds: *rounds, minRatio: *minRatio, json: *asJSON,
+			rounds: *rounds, minRatio: *minRatio, json: *asJSON, plan: strings.ToLower(*planName),
 		}, stdout)
 	}
 	if fs.NArg() != 1 {

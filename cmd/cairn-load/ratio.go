@@ -33,6 +33,7 @@ type ratioOptions struct {
 	rounds      int
 	minRatio    float64
 	json        bool
+	plan        string // the key's plan: free, pro or enterprise
 }
 
 // ratioResult is the -ratio report.
@@ -42,11 +43,12 @@ type ratioResult struct {
 	Ratio       float64        `json:"ratio"`
 	Concurrency int            `json:"concurrency"`
 	CPUs        int            `json:"cpus"`
+	Plan        string         `json:"plan"`
 }
 
 func (r ratioResult) String() string {
-	return fmt.Sprintf("%s\n%s\n\nGET /v1/me ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
-		r.Healthz, r.Me, r.Me.RPS, r.Healthz.RPS, r.Ratio, r.Concurrency, r.CPUs)
+	return fmt.Sprintf("%s\n%s\n\nGET /v1/me (%s key) ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
+		r.Healthz, r.Me, r.Plan, r.Me.RPS, r.Healthz.RPS, r.Ratio, r.Concurrency, r.CPUs)
 }
 
 // runRatio starts the cairn binary on a scratch database, signs up an account
@@ -69,10 +71,12 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 	env := append(cleanEnv(),
 		"DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "BASE_URL="+base,
 		// Take rate limits and quotas out of the measurement: it is the hot path's
-		// cost that is measured, not the plan's limits.
-		"CAIRN_PLAN_PRO_RATE_PER_MINUTE=1000000000",
-		"CAIRN_PLAN_PRO_REQUESTS_PER_MONTH=unlimited",
+		// cost that is measured (the limiter still runs), not the plan's limits.
+		"CAIRN_PLAN_"+strings.ToUpper(o.plan)+"_RATE_PER_MINUTE=1000000000",
 	)
+	if o.plan != "free" {
+		env = append(env, "CAIRN_PLAN_"+strings.ToUpper(o.plan)+"_REQUESTS_PER_MONTH=unlimited")
+	}
 	var serverErr bytes.Buffer
 	srv := exec.Command(o.bin, "serve")
 	srv.Env, srv.Stdout, srv.Stderr = env, nil, &serverErr // access logs go to /dev/null
@@ -97,8 +101,10 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 	if err := signUp(base, email, "load test password"); err != nil {
 		return err
 	}
-	if _, err := admin(o.bin, env, "set-plan", "--workspace", email, "--plan", "pro"); err != nil {
-		return err
+	if o.plan != "free" {
+		if _, err := admin(o.bin, env, "set-plan", "--workspace", email, "--plan", o.plan); err != nil {
+			return err
+		}
 	}
 	key, err := admin(o.bin, env, "create-key", "--workspace", email, "--name", "cairn-load")
 	if err != nil {
@@ -135,7 +141,7 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			*step.out = append(*step.out, r)
 		}
 	}
-	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU()}
+	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan}
 	if res.Healthz.OK() != res.Healthz.Requests || res.Me.OK() != res.Me.Requests {
 		return fmt.Errorf("some responses were not 2xx, the figures would mislead:\n%s", res)
 	}

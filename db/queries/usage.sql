@@ -1,6 +1,7 @@
--- name: UsageEventInsert :copyfrom
-INSERT INTO usage_events (at, workspace_id, key_id, endpoint, status, latency_us, billable, request_id)
-VALUES (@at, @workspace_id, @key_id, @endpoint, @status, @latency_us, @billable, @request_id);
+-- usage_events rows are written with COPY by metering.writeEvents, by hand: sqlc's
+-- :copyfrom passes *uuid.UUID, which pgx encodes through driver.Valuer and a
+-- failed first plan, several allocations per column, on a path that carries
+-- every API request.
 
 -- name: UsageDailyAdd :exec
 -- Adds a batch's aggregates to the roll-up. Callers sort the rows so concurrent

@@ -3,10 +3,12 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -130,8 +132,30 @@ func rateLimited(d metering.Decision, msg string) error {
 	}
 }
 
-// policies caches the RateLimit-Policy value of each limit; there are a handful.
-var policies sync.Map // metering.Limit -> string
+// policies caches the RateLimit-Policy value of each limit (there are a handful)
+// in a copy-on-write map: readers take no lock and box nothing.
+var (
+	policies   atomic.Pointer[map[metering.Limit][]string]
+	policiesMu sync.Mutex
+)
+
+func policyHeader(l metering.Limit) []string {
+	if m := policies.Load(); m != nil {
+		if v, ok := (*m)[l]; ok {
+			return v
+		}
+	}
+	policiesMu.Lock()
+	defer policiesMu.Unlock()
+	next := map[metering.Limit][]string{}
+	if m := policies.Load(); m != nil {
+		maps.Copy(next, *m)
+	}
+	v := []string{fmt.Sprintf("%q;q=%d;w=%d", l.Window, l.Rate, int(l.Period.Seconds()))}
+	next[l] = v
+	policies.Store(&next)
+	return v
+}
 
 // setRateHeaders writes the RateLimit and RateLimit-Policy fields of
 // draft-ietf-httpapi-ratelimit-headers: the policy's quota and window, what is
@@ -140,10 +164,6 @@ func setRateHeaders(h http.Header, d metering.Decision) {
 	if d.Remaining < 0 { // no limit applies
 		return
 	}
-	pol, ok := policies.Load(d.Limit)
-	if !ok {
-		pol, _ = policies.LoadOrStore(d.Limit, fmt.Sprintf("%q;q=%d;w=%d", d.Limit.Window, d.Limit.Rate, int(d.Limit.Period.Seconds())))
-	}
 	var buf [64]byte
 	b := append(buf[:0], '"')
 	b = append(b, d.Limit.Window...)
@@ -151,7 +171,8 @@ func setRateHeaders(h http.Header, d metering.Decision) {
 	b = strconv.AppendInt(b, int64(d.Remaining), 10)
 	b = append(b, ";t="...)
 	b = strconv.AppendInt(b, int64(ceilSeconds(d.ResetAfter)), 10)
-	h["Ratelimit-Policy"] = []string{pol.(string)}
+	// The cached slice is shared by every response; headers are only read after this.
+	h["Ratelimit-Policy"] = policyHeader(d.Limit)
 	h["Ratelimit"] = []string{string(b)}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
@@ -69,6 +70,7 @@ func (s *Service) RunFlusher(ctx context.Context) {
 	t := time.NewTicker(flushInterval)
 	defer t.Stop()
 	var held []Event
+	var failed time.Time // last failed write: full batches wait for the ticker after one
 	flush := func(ctx context.Context) {
 		done := 0
 		for done < len(held) {
@@ -76,6 +78,7 @@ func (s *Service) RunFlusher(ctx context.Context) {
 			if err := s.writeEvents(ctx, held[done:done+n]); err != nil {
 				s.flushErrors.Inc()
 				s.log.Warn("metering: usage flush failed; keeping the events for the next try", "events", len(held)-done, "err", err)
+				failed = time.Now()
 				break
 			}
 			done += n
@@ -92,7 +95,12 @@ func (s *Service) RunFlusher(ctx context.Context) {
 		select {
 		case ev := <-in:
 			held = append(held, ev)
-			if len(held) >= usageBatch && len(held)%usageBatch == 0 {
+			// Take what else is waiting in one go: one select per burst, not per
+			// event. Only this goroutine receives, so these receives never block.
+			for n := min(len(s.events), usageMaxHeld-len(held)); n > 0; n-- {
+				held = append(held, <-s.events)
+			}
+			if len(held) >= usageBatch && time.Since(failed) > flushInterval {
 				flush(ctx)
 			}
 		case <-t.C:
@@ -164,34 +172,56 @@ type dailySum struct {
 	requests, billable, latency int64
 }
 
+// eventColumns are usage_events' columns in the order eventRows yields them.
+var eventColumns = []string{"at", "workspace_id", "key_id", "endpoint", "status", "latency_us", "billable", "request_id"}
+
+// eventRows feeds events to COPY as values pgx encodes natively (pgtype.UUID, not
+// *uuid.UUID through driver.Valuer), reusing one row slice: pgx encodes each row
+// before asking for the next.
+type eventRows struct {
+	evs []Event
+	i   int
+	row [8]any
+}
+
+func (r *eventRows) Next() bool { r.i++; return r.i <= len(r.evs) }
+
+func (r *eventRows) Err() error { return nil }
+
+func (r *eventRows) Values() ([]any, error) {
+	ev := &r.evs[r.i-1]
+	var billable int16
+	if ev.Billable {
+		billable = 1
+	}
+	ws, key := pgtype.UUID{Bytes: ev.WorkspaceID, Valid: ev.WorkspaceID != uuid.Nil}, pgtype.UUID{Bytes: ev.KeyID, Valid: ev.WorkspaceID != uuid.Nil}
+	r.row = [8]any{ev.At, ws, key, ev.Method + " " + ev.Route, int16(ev.Status), latencyMicros(ev.Latency), billable, ev.RequestID}
+	return r.row[:], nil
+}
+
+func latencyMicros(d time.Duration) int32 { return int32(min(d.Microseconds(), 1<<31-1)) }
+
 // writeEvents copies evs into usage_events and adds them to usage_daily in one
 // transaction, so the roll-up always matches the events.
 func (s *Service) writeEvents(ctx context.Context, evs []Event) error {
-	rows := make([]dbq.UsageEventInsertParams, len(evs))
 	daily := map[dailyKey]*dailySum{}
-	for i, ev := range evs {
+	for i := range evs {
+		ev := &evs[i]
+		if ev.WorkspaceID == uuid.Nil {
+			continue // nobody's usage: kept as an event, not rolled up
+		}
 		at := ev.At.UTC()
-		r := dbq.UsageEventInsertParams{
-			At: at, Endpoint: ev.Method + " " + ev.Route, Status: int16(ev.Status),
-			LatencyUs: int32(min(ev.Latency.Microseconds(), 1<<31-1)), RequestID: ev.RequestID,
+		k := dailyKey{ev.WorkspaceID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC), ev.KeyID, ev.Method + " " + ev.Route, int16(ev.Status)}
+		d := daily[k]
+		if d == nil {
+			d = &dailySum{}
+			daily[k] = d
 		}
+		d.requests++
 		if ev.Billable {
-			r.Billable = 1
+			d.billable++
 		}
-		if ev.WorkspaceID != uuid.Nil {
-			ws, key := ev.WorkspaceID, ev.KeyID
-			r.WorkspaceID, r.KeyID = &ws, &key
-			k := dailyKey{ws, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC), key, r.Endpoint, r.Status}
-			d := daily[k]
-			if d == nil {
-				d = &dailySum{}
-				daily[k] = d
-			}
-			d.requests++
-			d.billable += int64(r.Billable)
-			d.latency += int64(r.LatencyUs)
-		}
-		rows[i] = r
+		d.latency += int64(latencyMicros(ev.Latency))
 	}
 	keys := make([]dailyKey, 0, len(daily))
 	for k := range daily {
@@ -220,14 +250,13 @@ func (s *Service) writeEvents(ctx context.Context, evs []Event) error {
 		p.Latencies = append(p.Latencies, d.latency)
 	}
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if _, err := q.UsageEventInsert(ctx, rows); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_events"}, eventColumns, &eventRows{evs: evs}); err != nil {
 			return err
 		}
 		if len(keys) == 0 {
 			return nil
 		}
-		return q.UsageDailyAdd(ctx, p)
+		return s.q.WithTx(tx).UsageDailyAdd(ctx, p)
 	})
 	if err != nil {
 		return fmt.Errorf("metering: write %d usage events: %w", len(evs), err)

@@ -209,6 +209,7 @@ func (q *Queries) UsageByStatus(ctx context.Context, arg UsageByStatusParams) ([
 }
 
 const usageDailyAdd = `-- name: UsageDailyAdd :exec
+
 INSERT INTO usage_daily AS d (workspace_id, day, key_id, endpoint, status, requests, billable, latency_us_sum)
 SELECT unnest($1::uuid[]), unnest($2::date[]), unnest($3::uuid[]), unnest($4::text[]),
     unnest($5::smallint[]), unnest($6::bigint[]), unnest($7::bigint[]), unnest($8::bigint[])
@@ -229,6 +230,10 @@ type UsageDailyAddParams struct {
 	Latencies    []int64
 }
 
+// usage_events rows are written with COPY by metering.writeEvents, by hand: sqlc's
+// :copyfrom passes *uuid.UUID, which pgx encodes through driver.Valuer and a
+// failed first plan, several allocations per column, on a path that carries
+// every API request.
 // Adds a batch's aggregates to the roll-up. Callers sort the rows so concurrent
 // batches from several replicas lock them in the same order.
 func (q *Queries) UsageDailyAdd(ctx context.Context, arg UsageDailyAddParams) error {
@@ -300,15 +305,4 @@ func (q *Queries) UsageDailyList(ctx context.Context, arg UsageDailyListParams) 
 		return nil, err
 	}
 	return items, nil
-}
-
-type UsageEventInsertParams struct {
-	At          time.Time
-	WorkspaceID *uuid.UUID
-	KeyID       *uuid.UUID
-	Endpoint    string
-	Status      int16
-	LatencyUs   int32
-	Billable    int16
-	RequestID   string
 }
