@@ -129,3 +129,20 @@ func TestFormsAreRateLimitedPerIP(t *testing.T) {
 		t.Fatalf("only %d log-ins passed before the limit, want the burst of 30", passed)
 	}
 }
+
+// TestPricingFollowsThePlanTable overrides limits and finds them on the pricing
+// cards and in /v1/usage: one table drives both.
+func TestPricingFollowsThePlanTable(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "1234", "CAIRN_PLAN_PRO_RATE_PER_MINUTE": "321"})
+	_, page := inst.NewBrowser(t).Get("/")
+	for _, want := range []string{"1,234 API requests per month", "321 requests per minute per key"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("pricing lacks %q", want)
+		}
+	}
+	acct := inst.NewAccount(t, plan.Free)
+	resp := inst.Do(t, "GET", "/v1/usage", acct.Key, "")
+	if body := servertest.ReadBody(t, resp); !strings.Contains(body, `"limit":1234`) {
+		t.Errorf("/v1/usage = %s, want the overridden limit", body)
+	}
+}
