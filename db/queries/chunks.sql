@@ -77,7 +77,7 @@ WHERE t.workspace_id = @workspace_id
 -- alone, from which the term's frequency is recovered (see keywordScore).
 -- @required (websearch syntax: phrases, -exclusions) must match too, and @filter
 -- ({"key": [allowed values]}) is the same rule Filter.Match applies in Go.
-SELECT c.id, c.document_id, length(c.tsv)::int AS length, ts_rank('{1,1,1,1}', c.tsv, CAST(@term::text AS tsquery), 0)::float8 AS rank
+SELECT c.id, length(c.tsv)::int AS length, ts_rank('{1,1,1,1}', c.tsv, CAST(@term::text AS tsquery), 0)::float8 AS rank
 FROM chunks c
 WHERE c.workspace_id = @workspace_id
   AND c.tsv @@ CAST(@term::text AS tsquery)

@@ -172,6 +172,12 @@ func (b *BuiltinIndex) refresh(ctx context.Context, e *entry, version int64) err
 		for _, id := range gone {
 			e.remove(id)
 		}
+		if full {
+			// Exact capacity: append's growth would otherwise keep up to a quarter more.
+			e.vecs = make([]float32, 0, len(rows)*dimOf(rows))
+			e.ids = make([]int64, 0, len(rows))
+			e.docs = make([]int32, 0, len(rows))
+		}
 		for _, r := range rows {
 			e.add(r)
 		}
@@ -205,6 +211,14 @@ func (b *BuiltinIndex) account(e *entry) {
 		delete(b.entries, victim.key)
 		b.used -= victim.bytes
 	}
+}
+
+// dimOf is the dimension of the first row's vector.
+func dimOf(rows []dbq.ChunkVectorLoadRow) int {
+	if len(rows) == 0 {
+		return 0
+	}
+	return len(rows[0].Embedding) / 4
 }
 
 func (e *entry) reset() {
@@ -371,7 +385,9 @@ func (t *topHits) findMin() {
 }
 
 // dot is the inner product of two equal-length vectors, unrolled by eight with
-// independent sums so the CPU can overlap the multiplies.
+// independent sums so the CPU can overlap the multiplies. Over a whole workspace
+// the scan is bound by memory bandwidth, not arithmetic: AVX2 assembly measured no
+// faster at 100,000 vectors, so plain Go it is.
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32

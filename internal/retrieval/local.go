@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"strings"
+	"sync"
+	"unicode/utf8"
 )
 
 // LocalEmbedder is the offline, deterministic default embedder. It is lexical, not
@@ -44,11 +47,23 @@ func (e *LocalEmbedder) Dim() int { return e.dim }
 // Embed returns one unit vector per text; a text without words gets the zero vector.
 func (e *LocalEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	out := make([][]float32, len(texts))
-	for i, t := range texts {
-		if i%64 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		out[i] = e.vector(t)
+	workers := min(runtime.GOMAXPROCS(0), (len(texts)+31)/32)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(texts); i += workers {
+				if ctx.Err() != nil {
+					return
+				}
+				out[i] = e.vector(texts[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -101,13 +116,7 @@ func (e *LocalEmbedder) embed(text string, weight func(word string) float64) []f
 	for s, n := range tf {
 		w := (1 + math.Log(float64(n))) * wordWeight(s)
 		add(hash("w", s), w)
-		grams := ngrams(forms[s])
-		if len(grams) > 0 {
-			gw := w * ngramWeight / math.Sqrt(float64(len(grams)))
-			for _, g := range grams {
-				add(hash("g", g), gw)
-			}
-		}
+		ngramFeatures(forms[s], w, add)
 	}
 	for b, n := range bigrams {
 		w := bigramWeight * (1 + math.Log(float64(n)))
@@ -132,36 +141,71 @@ func (e *LocalEmbedder) embed(text string, weight func(word string) float64) []f
 	return v
 }
 
-// ngrams returns the 3- to 5-rune pieces of "<word>"; short words have none (their
-// word feature says it all).
-func ngrams(word string) []string {
-	rs := []rune("<" + word + ">")
-	if len(rs) < 6 {
-		return nil
+// ngramFeatures calls add for the 3- to 5-rune pieces of "<word>" with weight w
+// shared among them; short words have none (their word feature says it all).
+// Pieces are hashed in place, without building strings: embedding is on the
+// ingest path.
+func ngramFeatures(word string, w float64, add func(uint64, float64)) {
+	var buf [64]rune
+	rs := append(buf[:0], '<')
+	for _, r := range word {
+		rs = append(rs, r)
 	}
-	var out []string
+	rs = append(rs, '>')
+	if len(rs) < 6 {
+		return
+	}
+	count := 0
+	for n := 3; n <= 5; n++ {
+		count += max(len(rs)-n+1, 0)
+	}
+	gw := w * ngramWeight / math.Sqrt(float64(count))
 	for n := 3; n <= 5; n++ {
 		for i := 0; i+n <= len(rs); i++ {
-			out = append(out, string(rs[i:i+n]))
+			add(hashRunes(rs[i:i+n]), gw)
 		}
 	}
-	return out
 }
+
+// hashRunes is hash("g", string(rs)) without the string.
+func hashRunes(rs []rune) uint64 {
+	h := fnvStart("g")
+	var b [utf8.UTFMax]byte
+	for _, r := range rs {
+		n := utf8.EncodeRune(b[:], r)
+		for i := 0; i < n; i++ {
+			h ^= uint64(b[i])
+			h *= fnvPrime
+		}
+	}
+	return mix(h)
+}
+
+const fnvPrime = 1099511628211
 
 // hash is 64-bit FNV-1a of kind and s, kept inline so embedding allocates little.
 func hash(kind, s string) uint64 {
+	h := fnvStart(kind)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return mix(h)
+}
+
+func fnvStart(kind string) uint64 {
 	h := uint64(14695981039346656037)
 	for i := 0; i < len(kind); i++ {
 		h ^= uint64(kind[i])
-		h *= 1099511628211
+		h *= fnvPrime
 	}
 	h ^= 0xff
-	h *= 1099511628211
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	// FNV's low bits mix poorly: finish with murmur3's mixer before taking a modulus.
+	h *= fnvPrime
+	return h
+}
+
+// mix finishes with murmur3's mixer: FNV's low bits mix poorly, and a modulus takes them.
+func mix(h uint64) uint64 {
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33

@@ -143,3 +143,4 @@ func TestLocalEmbedder(t *testing.T) {
 		t.Fatal("not deterministic")
 	}
 }
+

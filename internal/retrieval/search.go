@@ -33,10 +33,12 @@ const rrfK = 60
 const hybridDepth = 50
 
 // Rocchio's pseudo-relevance feedback for hybrid search: the semantic query moves
-// towards the mean of the top keyword chunks' vectors, with the textbook weight.
+// towards the mean of the top keyword chunks' vectors, with the textbook weight,
+// and re-ranks feedbackPool times the fused depth of semantic candidates.
 const (
 	feedbackChunks = 5
 	feedbackWeight = 0.75
+	feedbackPool   = 2
 )
 
 type scored struct {
@@ -59,25 +61,17 @@ func (s *Service) Search(ctx context.Context, c Caller, in SearchInput) ([]Resul
 		}
 		hits = kw
 	case Semantic:
-		sem, err := s.semantic(ctx, c, in.Query, in.TopK, in.Filter, nil)
+		sem, err := s.semantic(ctx, c, in.Query, in.TopK, in.Filter)
 		if err != nil {
 			return nil, err
 		}
 		hits = sem
 	default:
-		// Keyword first: its best chunks seed the semantic query (pseudo-relevance
-		// feedback), which finds passages that share their vocabulary rather than
-		// only the question's.
-		depth := max(in.TopK, hybridDepth)
-		kw, err := s.keyword(ctx, c, in.Query, depth, in.Filter)
+		hybrid, err := s.hybrid(ctx, c, in)
 		if err != nil {
 			return nil, err
 		}
-		sem, err := s.semantic(ctx, c, in.Query, depth, in.Filter, kw[:min(feedbackChunks, len(kw))])
-		if err != nil {
-			return nil, err
-		}
-		hits = fuse(kw, sem)
+		hits = hybrid
 	}
 	return s.resolve(ctx, c, hits, in.TopK, in.Filter)
 }
@@ -117,7 +111,7 @@ const (
 // rarest first until their chunk counts add up to it (the rarest always counts).
 // The lexemes left out are the commonest, which carry the least weight; in a
 // collection of a few thousand chunks none is.
-const keywordBudget = 20_000
+const keywordBudget = 5_000
 
 // keyword ranks chunks by BM25 over PostgreSQL full text. Any of the query's
 // lexemes may match (a question's words are not all in its answer); phrases and
@@ -195,56 +189,126 @@ func quoteLexeme(l string) string {
 }
 
 // semantic embeds the query with the caller's embedder and asks the index for the
-// nearest vectors of that embedder's model. The local embedder's query is
-// weighted by word rarity (see LocalEmbedder.EmbedQuery); feedback chunks, when
-// given, pull the query towards their vectors.
-func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter, feedback []scored) ([]scored, error) {
+// nearest vectors of that embedder's model.
+func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
+	qv, model, err := s.queryVector(ctx, c, query)
+	if err != nil || qv == nil {
+		return nil, err
+	}
+	return s.nearest(ctx, c, model, qv, limit, f)
+}
+
+// hybrid fuses keyword and semantic rankings by reciprocal rank. Both run at once;
+// then the semantic side gets Rocchio's pseudo-relevance feedback: the query moves
+// towards the mean vector of the best keyword chunks and re-ranks every candidate
+// either side found, so passages that share the answer's vocabulary rather than
+// only the question's rise.
+func (s *Service) hybrid(ctx context.Context, c Caller, in SearchInput) ([]scored, error) {
+	depth := max(in.TopK, hybridDepth)
+	var kw []scored
+	var kwErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		kw, kwErr = s.keyword(ctx, c, in.Query, depth, in.Filter)
+	}()
+	qv, model, err := s.queryVector(ctx, c, in.Query)
+	var sem []scored
+	if err == nil && qv != nil {
+		sem, err = s.nearest(ctx, c, model, qv, depth*feedbackPool, in.Filter)
+	}
+	<-done
+	if kwErr != nil {
+		return nil, kwErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(kw) > 0 && qv != nil {
+		if sem, err = s.feedback(ctx, c, model, qv, kw, sem); err != nil {
+			return nil, err
+		}
+	}
+	return fuse(kw, sem[:min(depth, len(sem))]), nil
+}
+
+// feedback re-ranks the union of the keyword and semantic candidates by the query
+// moved towards the mean of the top keyword chunks' vectors.
+func (s *Service) feedback(ctx context.Context, c Caller, model string, qv []float32, kw, sem []scored) ([]scored, error) {
+	seen := map[int64]bool{}
+	var ids []int64
+	for _, l := range [][]scored{kw, sem} {
+		for _, h := range l {
+			if !seen[h.id] {
+				seen[h.id] = true
+				ids = append(ids, h.id)
+			}
+		}
+	}
+	rows, err := s.q.ChunkVectorGetMany(ctx, dbq.ChunkVectorGetManyParams{WorkspaceID: c.WorkspaceID, Model: model, ChunkIds: ids})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
+	}
+	vecs := make(map[int64][]float32, len(rows))
+	for _, r := range rows {
+		if len(r.Embedding) == 4*len(qv) {
+			v := make([]float32, len(qv))
+			decodeVector(r.Embedding, v)
+			normalize(v)
+			vecs[r.ChunkID] = v
+		}
+	}
+	q := append([]float32(nil), qv...)
+	normalize(q)
+	top := kw[:min(feedbackChunks, len(kw))]
+	for _, h := range top {
+		if v, ok := vecs[h.id]; ok {
+			for i := range q {
+				q[i] += float32(feedbackWeight) / float32(len(top)) * v[i]
+			}
+		}
+	}
+	normalize(q)
+	out := make([]scored, 0, len(vecs))
+	for id, v := range vecs {
+		out = append(out, scored{id, float64(dot(q, v))})
+	}
+	sortScored(out)
+	return out, nil
+}
+
+// queryVector embeds a search query with the caller's embedder; the local
+// embedder's query is weighted by word rarity (see LocalEmbedder.EmbedQuery). A
+// query with no words gives a nil vector.
+func (s *Service) queryVector(ctx context.Context, c Caller, query string) ([]float32, string, error) {
 	plain, _ := splitQuery(query)
 	emb := s.embedder(c)
 	var qv []float32
 	if local, ok := emb.(*LocalEmbedder); ok {
 		weight, err := s.rarity(ctx, c, plain)
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		qv = local.EmbedQuery(plain, weight)
 	} else {
 		vs, err := emb.Embed(ctx, []string{plain})
 		if err != nil {
-			return nil, dependency(err, "embedding service")
+			return nil, "", dependency(err, "embedding service")
 		}
 		if len(vs) != 1 {
-			return nil, dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
+			return nil, "", dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
 		}
 		qv = vs[0]
 	}
-	if len(feedback) > 0 {
-		ids := make([]int64, len(feedback))
-		for i, h := range feedback {
-			ids[i] = h.id
-		}
-		rows, err := s.q.ChunkVectorGetMany(ctx, dbq.ChunkVectorGetManyParams{WorkspaceID: c.WorkspaceID, Model: emb.Model(), ChunkIds: ids})
-		if err != nil {
-			return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
-		}
-		normalize(qv)
-		beta := float32(feedbackWeight) / float32(max(len(rows), 1))
-		v := make([]float32, len(qv))
-		for _, r := range rows {
-			if len(r.Embedding) != 4*len(qv) {
-				continue
-			}
-			decodeVector(r.Embedding, v)
-			normalize(v)
-			for i := range qv {
-				qv[i] += beta * v[i]
-			}
-		}
-	}
 	if isZero(qv) {
-		return nil, nil
+		return nil, emb.Model(), nil
 	}
-	matches, err := s.index.Query(ctx, c.WorkspaceID, emb.Model(), qv, limit, f)
+	return qv, emb.Model(), nil
+}
+
+// nearest asks the vector index for the chunks closest to qv.
+func (s *Service) nearest(ctx context.Context, c Caller, model string, qv []float32, limit int, f Filter) ([]scored, error) {
+	matches, err := s.index.Query(ctx, c.WorkspaceID, model, qv, limit, f)
 	if err != nil {
 		return nil, dependency(err, "vector index")
 	}

@@ -18,7 +18,7 @@ var (
 )
 
 const chunkTermHits = `-- name: ChunkTermHits :batchmany
-SELECT c.id, c.document_id, length(c.tsv)::int AS length, ts_rank('{1,1,1,1}', c.tsv, CAST($1::text AS tsquery), 0)::float8 AS rank
+SELECT c.id, length(c.tsv)::int AS length, ts_rank('{1,1,1,1}', c.tsv, CAST($1::text AS tsquery), 0)::float8 AS rank
 FROM chunks c
 WHERE c.workspace_id = $2
   AND c.tsv @@ CAST($1::text AS tsquery)
@@ -44,10 +44,9 @@ type ChunkTermHitsParams struct {
 }
 
 type ChunkTermHitsRow struct {
-	ID         int64
-	DocumentID string
-	Length     int32
-	Rank       float64
+	ID     int64
+	Length int32
+	Rank   float64
 }
 
 // The chunks containing one lexeme (@term is a quoted tsquery lexeme), read through
@@ -88,12 +87,7 @@ func (b *ChunkTermHitsBatchResults) Query(f func(int, []ChunkTermHitsRow, error)
 			defer rows.Close()
 			for rows.Next() {
 				var i ChunkTermHitsRow
-				if err := rows.Scan(
-					&i.ID,
-					&i.DocumentID,
-					&i.Length,
-					&i.Rank,
-				); err != nil {
+				if err := rows.Scan(&i.ID, &i.Length, &i.Rank); err != nil {
 					return err
 				}
 				items = append(items, i)
