@@ -143,4 +143,3 @@ func TestLocalEmbedder(t *testing.T) {
 		t.Fatal("not deterministic")
 	}
 }
-
