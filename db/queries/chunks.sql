@@ -12,10 +12,12 @@ SELECT id, length(tsv)::int AS tokens FROM chunks
 WHERE workspace_id = @workspace_id AND document_id = ANY(@document_ids::text[]);
 
 -- name: ChunkGetMany :many
+-- Joined from the id list so that the primary key serves it (see ChunkVectorGetMany).
 SELECT c.id, c.document_id, c.position, c.text, d.title, d.url, d.metadata
-FROM chunks c
+FROM (SELECT unnest(@ids::bigint[]) AS id) AS i
+JOIN chunks c ON c.id = i.id
 JOIN documents d ON d.workspace_id = c.workspace_id AND d.id = c.document_id
-WHERE c.workspace_id = @workspace_id AND c.id = ANY(@ids::bigint[]);
+WHERE c.workspace_id = @workspace_id;
 
 -- name: ChunkVectorInsertMany :exec
 INSERT INTO chunk_vectors (chunk_id, workspace_id, model, version, embedding)
@@ -97,5 +99,9 @@ LEFT JOIN term_stats t
   ON t.workspace_id = @workspace_id AND t.lexeme = (tsvector_to_array(to_tsvector('english', w.word)))[1];
 
 -- name: ChunkVectorGetMany :many
-SELECT chunk_id, embedding FROM chunk_vectors
-WHERE workspace_id = @workspace_id AND model = @model::text AND chunk_id = ANY(@chunk_ids::bigint[]);
+-- Joined from the id list so that the primary key serves it: with a plain
+-- "chunk_id = ANY(…)" the planner may prefer scanning the workspace's vectors.
+SELECT v.chunk_id, v.embedding
+FROM (SELECT unnest(@chunk_ids::bigint[]) AS id) AS i
+JOIN chunk_vectors v ON v.chunk_id = i.id
+WHERE v.workspace_id = @workspace_id AND v.model = @model::text;

@@ -105,6 +105,30 @@ func (b *BuiltinIndex) Query(ctx context.Context, workspaceID uuid.UUID, model s
 	return e.search(q, topK, f), nil
 }
 
+// Fetch returns the cached, unit-length vectors of ids; it never loads. The slices
+// are copies.
+func (b *BuiltinIndex) Fetch(_ context.Context, workspaceID uuid.UUID, model string, ids []string) (map[string][]float32, error) {
+	b.mu.Lock()
+	e, ok := b.entries[cacheKey{workspaceID, model}]
+	b.mu.Unlock()
+	out := map[string][]float32{}
+	if !ok {
+		return out, nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	for _, id := range ids {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			continue
+		}
+		if i, ok := e.row[n]; ok {
+			out[id] = append([]float32(nil), e.vecs[i*e.dim:(i+1)*e.dim]...)
+		}
+	}
+	return out, nil
+}
+
 // Stats reports the cached vectors and bytes, for benchmarks and operators.
 func (b *BuiltinIndex) Stats() (vectors int, bytes int64) {
 	b.mu.Lock()

@@ -58,3 +58,10 @@ type ChatModel interface {
 	Complete(ctx context.Context, msgs []ChatMessage) (string, error)
 	Stream(ctx context.Context, msgs []ChatMessage, onDelta func(string) error) error
 }
+
+// VectorFetcher is an optional VectorIndex ability: returning stored vectors by id
+// without a database round trip (the builtin index holds them in memory). Ids it
+// does not hold are left out; the service reads those from PostgreSQL.
+type VectorFetcher interface {
+	Fetch(ctx context.Context, workspaceID uuid.UUID, model string, ids []string) (map[string][]float32, error)
+}

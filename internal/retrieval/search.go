@@ -245,18 +245,9 @@ func (s *Service) feedback(ctx context.Context, c Caller, model string, qv []flo
 			}
 		}
 	}
-	rows, err := s.q.ChunkVectorGetMany(ctx, dbq.ChunkVectorGetManyParams{WorkspaceID: c.WorkspaceID, Model: model, ChunkIds: ids})
+	vecs, err := s.vectors(ctx, c, model, ids, len(qv))
 	if err != nil {
-		return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
-	}
-	vecs := make(map[int64][]float32, len(rows))
-	for _, r := range rows {
-		if len(r.Embedding) == 4*len(qv) {
-			v := make([]float32, len(qv))
-			decodeVector(r.Embedding, v)
-			normalize(v)
-			vecs[r.ChunkID] = v
-		}
+		return nil, err
 	}
 	q := append([]float32(nil), qv...)
 	normalize(q)
@@ -274,6 +265,47 @@ func (s *Service) feedback(ctx context.Context, c Caller, model string, qv []flo
 		out = append(out, scored{id, float64(dot(q, v))})
 	}
 	sortScored(out)
+	return out, nil
+}
+
+// vectors returns the unit-length vectors of chunks, from the index when it can
+// hand them over, else from PostgreSQL.
+func (s *Service) vectors(ctx context.Context, c Caller, model string, ids []int64, dim int) (map[int64][]float32, error) {
+	out := make(map[int64][]float32, len(ids))
+	missing := ids
+	if f, ok := s.index.(VectorFetcher); ok {
+		strIDs := make([]string, len(ids))
+		for i, id := range ids {
+			strIDs[i] = strconv.FormatInt(id, 10)
+		}
+		got, err := f.Fetch(ctx, c.WorkspaceID, model, strIDs)
+		if err != nil {
+			return nil, dependency(err, "vector index")
+		}
+		missing = nil
+		for i, id := range ids {
+			if v, ok := got[strIDs[i]]; ok && len(v) == dim {
+				out[id] = v
+			} else {
+				missing = append(missing, id)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	rows, err := s.q.ChunkVectorGetMany(ctx, dbq.ChunkVectorGetManyParams{WorkspaceID: c.WorkspaceID, Model: model, ChunkIds: missing})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
+	}
+	for _, r := range rows {
+		if len(r.Embedding) == 4*dim {
+			v := make([]float32, dim)
+			decodeVector(r.Embedding, v)
+			normalize(v)
+			out[r.ChunkID] = v
+		}
+	}
 	return out, nil
 }
 
@@ -357,41 +389,43 @@ func isZero(v []float32) bool {
 	return true
 }
 
-// resolve loads the hits' chunks from PostgreSQL, in order. A hit PostgreSQL no
-// longer has (a vector an external index kept after a failed write) or whose
-// document fails the filter is dropped, so no index can return a stale chunk.
+// resolve loads the best hits' chunks from PostgreSQL, in order, a few more than
+// topK at a time. A hit PostgreSQL no longer has (a vector an external index kept
+// after a failed write) or whose document fails the filter is dropped, so no index
+// can return a stale chunk.
 func (s *Service) resolve(ctx context.Context, c Caller, hits []scored, topK int, f Filter) ([]Result, error) {
-	if len(hits) == 0 {
-		return []Result{}, nil
-	}
-	ids := make([]int64, len(hits))
-	for i, h := range hits {
-		ids[i] = h.id
-	}
-	rows, err := s.q.ChunkGetMany(ctx, dbq.ChunkGetManyParams{WorkspaceID: c.WorkspaceID, Ids: ids})
-	if err != nil {
-		return nil, fmt.Errorf("retrieval: load chunks: %w", err)
-	}
-	byID := make(map[int64]dbq.ChunkGetManyRow, len(rows))
-	for _, r := range rows {
-		byID[r.ID] = r
-	}
 	out := []Result{}
-	for _, h := range hits {
-		r, ok := byID[h.id]
-		if !ok {
-			continue
+	for len(hits) > 0 && len(out) < topK {
+		batch := hits[:min(len(hits), 2*topK+8)]
+		hits = hits[len(batch):]
+		ids := make([]int64, len(batch))
+		for i, h := range batch {
+			ids[i] = h.id
 		}
-		md := decodeMetadata(r.Metadata)
-		if !f.Match(md) {
-			continue
+		rows, err := s.q.ChunkGetMany(ctx, dbq.ChunkGetManyParams{WorkspaceID: c.WorkspaceID, Ids: ids})
+		if err != nil {
+			return nil, fmt.Errorf("retrieval: load chunks: %w", err)
 		}
-		out = append(out, Result{
-			DocumentID: r.DocumentID, Chunk: int(r.Position), Score: h.score, Text: r.Text,
-			Title: r.Title, URL: r.Url, Metadata: md,
-		})
-		if len(out) == topK {
-			break
+		byID := make(map[int64]dbq.ChunkGetManyRow, len(rows))
+		for _, r := range rows {
+			byID[r.ID] = r
+		}
+		for _, h := range batch {
+			r, ok := byID[h.id]
+			if !ok {
+				continue
+			}
+			md := decodeMetadata(r.Metadata)
+			if !f.Match(md) {
+				continue
+			}
+			out = append(out, Result{
+				DocumentID: r.DocumentID, Chunk: int(r.Position), Score: h.score, Text: r.Text,
+				Title: r.Title, URL: r.Url, Metadata: md,
+			})
+			if len(out) == topK {
+				break
+			}
 		}
 	}
 	return out, nil

@@ -13,14 +13,15 @@ import (
 
 const chunkGetMany = `-- name: ChunkGetMany :many
 SELECT c.id, c.document_id, c.position, c.text, d.title, d.url, d.metadata
-FROM chunks c
+FROM (SELECT unnest($1::bigint[]) AS id) AS i
+JOIN chunks c ON c.id = i.id
 JOIN documents d ON d.workspace_id = c.workspace_id AND d.id = c.document_id
-WHERE c.workspace_id = $1 AND c.id = ANY($2::bigint[])
+WHERE c.workspace_id = $2
 `
 
 type ChunkGetManyParams struct {
-	WorkspaceID uuid.UUID
 	Ids         []int64
+	WorkspaceID uuid.UUID
 }
 
 type ChunkGetManyRow struct {
@@ -33,8 +34,9 @@ type ChunkGetManyRow struct {
 	Metadata   []byte
 }
 
+// Joined from the id list so that the primary key serves it (see ChunkVectorGetMany).
 func (q *Queries) ChunkGetMany(ctx context.Context, arg ChunkGetManyParams) ([]ChunkGetManyRow, error) {
-	rows, err := q.db.Query(ctx, chunkGetMany, arg.WorkspaceID, arg.Ids)
+	rows, err := q.db.Query(ctx, chunkGetMany, arg.Ids, arg.WorkspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -198,14 +200,16 @@ func (q *Queries) ChunkTombstonesSince(ctx context.Context, arg ChunkTombstonesS
 }
 
 const chunkVectorGetMany = `-- name: ChunkVectorGetMany :many
-SELECT chunk_id, embedding FROM chunk_vectors
-WHERE workspace_id = $1 AND model = $2::text AND chunk_id = ANY($3::bigint[])
+SELECT v.chunk_id, v.embedding
+FROM (SELECT unnest($1::bigint[]) AS id) AS i
+JOIN chunk_vectors v ON v.chunk_id = i.id
+WHERE v.workspace_id = $2 AND v.model = $3::text
 `
 
 type ChunkVectorGetManyParams struct {
+	ChunkIds    []int64
 	WorkspaceID uuid.UUID
 	Model       string
-	ChunkIds    []int64
 }
 
 type ChunkVectorGetManyRow struct {
@@ -213,8 +217,10 @@ type ChunkVectorGetManyRow struct {
 	Embedding []byte
 }
 
+// Joined from the id list so that the primary key serves it: with a plain
+// "chunk_id = ANY(…)" the planner may prefer scanning the workspace's vectors.
 func (q *Queries) ChunkVectorGetMany(ctx context.Context, arg ChunkVectorGetManyParams) ([]ChunkVectorGetManyRow, error) {
-	rows, err := q.db.Query(ctx, chunkVectorGetMany, arg.WorkspaceID, arg.Model, arg.ChunkIds)
+	rows, err := q.db.Query(ctx, chunkVectorGetMany, arg.ChunkIds, arg.WorkspaceID, arg.Model)
 	if err != nil {
 		return nil, err
 	}
