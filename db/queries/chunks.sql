@@ -44,7 +44,9 @@ SELECT chunk_id FROM chunk_tombstones WHERE workspace_id = @workspace_id AND ver
 INSERT INTO term_stats (workspace_id, lexeme, chunks)
 SELECT @workspace_id, u.lexeme, count(*)::int
 FROM (SELECT unnest(tsvector_to_array(c.tsv)) AS lexeme
-      FROM chunks c WHERE c.workspace_id = @workspace_id AND c.id = ANY(@chunk_ids::bigint[])) AS u
+      FROM (SELECT unnest(@chunk_ids::bigint[]) AS id) AS i
+      JOIN chunks c ON c.id = i.id
+      WHERE c.workspace_id = @workspace_id) AS u
 GROUP BY u.lexeme
 ON CONFLICT (workspace_id, lexeme) DO UPDATE SET chunks = term_stats.chunks + excluded.chunks;
 
@@ -53,7 +55,9 @@ ON CONFLICT (workspace_id, lexeme) DO UPDATE SET chunks = term_stats.chunks + ex
 WITH gone AS (
     SELECT u.lexeme, count(*)::int AS n
     FROM (SELECT unnest(tsvector_to_array(c.tsv)) AS lexeme
-          FROM chunks c WHERE c.workspace_id = @workspace_id AND c.id = ANY(@chunk_ids::bigint[])) AS u
+          FROM (SELECT unnest(@chunk_ids::bigint[]) AS id) AS i
+          JOIN chunks c ON c.id = i.id
+          WHERE c.workspace_id = @workspace_id) AS u
     GROUP BY u.lexeme
 ), dec AS (
     UPDATE term_stats t SET chunks = t.chunks - gone.n

@@ -316,7 +316,9 @@ const termStatsAdd = `-- name: TermStatsAdd :exec
 INSERT INTO term_stats (workspace_id, lexeme, chunks)
 SELECT $1, u.lexeme, count(*)::int
 FROM (SELECT unnest(tsvector_to_array(c.tsv)) AS lexeme
-      FROM chunks c WHERE c.workspace_id = $1 AND c.id = ANY($2::bigint[])) AS u
+      FROM (SELECT unnest($2::bigint[]) AS id) AS i
+      JOIN chunks c ON c.id = i.id
+      WHERE c.workspace_id = $1) AS u
 GROUP BY u.lexeme
 ON CONFLICT (workspace_id, lexeme) DO UPDATE SET chunks = term_stats.chunks + excluded.chunks
 `
@@ -421,7 +423,9 @@ const termStatsRemove = `-- name: TermStatsRemove :exec
 WITH gone AS (
     SELECT u.lexeme, count(*)::int AS n
     FROM (SELECT unnest(tsvector_to_array(c.tsv)) AS lexeme
-          FROM chunks c WHERE c.workspace_id = $1 AND c.id = ANY($2::bigint[])) AS u
+          FROM (SELECT unnest($2::bigint[]) AS id) AS i
+          JOIN chunks c ON c.id = i.id
+          WHERE c.workspace_id = $1) AS u
     GROUP BY u.lexeme
 ), dec AS (
     UPDATE term_stats t SET chunks = t.chunks - gone.n
