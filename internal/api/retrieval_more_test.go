@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -324,4 +325,24 @@ func TestListPagesAndOddIDs(t *testing.T) {
 	}
 	call(t, inst, "DELETE", "/v1/documents/"+url.PathEscape("a/b c?d"), acct.Key, "", 204, nil)
 	call(t, inst, "GET", "/v1/documents/"+url.PathEscape("a/b c?d"), acct.Key, "", 404, nil)
+}
+
+func TestOddQueriesNeverFail(t *testing.T) {
+	inst := servertest.Start(t, env(nil))
+	acct := inst.NewAccount(t, plan.Pro)
+	call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"o","title":"O'Brien's notes","text":"C:\\path\\to it's a 'quoted' word & more: x|y !z <-> (a) * ü 東京"}]}`, 200, nil)
+	for _, q := range []string{
+		`it's`, `O'Brien`, `C:\\path\\to`, `'quoted'`, `a & b | !c`, `"unclosed phrase`, `"" -`, `- -- ---x`,
+		`(a) <-> b:*`, `東京`, `ü`, `*`, `\\'\\'`, `"O'Brien's notes" -missing`, `or and not`,
+	} {
+		for _, m := range []string{"keyword", "semantic", "hybrid"} {
+			body, _ := json.Marshal(map[string]string{"query": q, "mode": m})
+			call(t, inst, "POST", "/v1/search", acct.Key, string(body), 200, nil)
+		}
+	}
+	var res searchResults
+	call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"O'Brien notes","mode":"keyword"}`, 200, &res)
+	if len(res.Results) != 1 {
+		t.Fatalf("apostrophes: %+v", res.Results)
+	}
 }
