@@ -31,6 +31,10 @@ bench: services ## run the Go benchmarks
 bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (64 connections)
 	go run ./cmd/cairn-load -ratio -bin bin/cairn -c 64 -d 10s -rounds 2
 
+.PHONY: eval
+eval: services ## search quality on the Cranfield collection through the API (nDCG@10, recall per mode)
+	go run ./cmd/cairn-eval -data ../shared/data/cranfield
+
 .PHONY: generate
 generate: ## regenerate sqlc and templ code
 	go tool sqlc generate
