@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -44,11 +45,22 @@ type ratioResult struct {
 	Concurrency int            `json:"concurrency"`
 	CPUs        int            `json:"cpus"`
 	Plan        string         `json:"plan"`
+	// CPU time the server process spent per request (user + system, from
+	// /proc/<pid>/stat; 0 where that is unavailable). Unlike throughput it hardly
+	// moves with what else the machine runs, and CPUHealthz/CPUMe is the ratio
+	// a server with the machine to itself would approach.
+	CPUHealthz time.Duration `json:"server_cpu_per_request_healthz_ns"`
+	CPUMe      time.Duration `json:"server_cpu_per_request_me_ns"`
 }
 
 func (r ratioResult) String() string {
-	return fmt.Sprintf("%s\n%s\n\nGET /v1/me (%s key) ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
+	out := fmt.Sprintf("%s\n%s\n\nGET /v1/me (%s key) ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
 		r.Healthz, r.Me, r.Plan, r.Me.RPS, r.Healthz.RPS, r.Ratio, r.Concurrency, r.CPUs)
+	if r.CPUHealthz > 0 && r.CPUMe > 0 {
+		out += fmt.Sprintf("\nserver CPU per request: /healthz %.1f µs, /v1/me %.1f µs (ratio %.2f)",
+			float64(r.CPUHealthz)/1e3, float64(r.CPUMe)/1e3, float64(r.CPUHealthz)/float64(r.CPUMe))
+	}
+	return out
 }
 
 // runRatio starts the cairn binary on a scratch database, signs up an account
@@ -125,12 +137,15 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 		}
 	}
 	var hs, ms []loadgen.Result
+	var cpuH, cpuM time.Duration
 	for range max(1, o.rounds) {
 		for _, step := range []struct {
 			opts loadgen.Options
 			out  *[]loadgen.Result
-		}{{healthz, &hs}, {me, &ms}} {
+			cpu  *time.Duration
+		}{{healthz, &hs, &cpuH}, {me, &ms, &cpuM}} {
 			step.opts.Duration = o.duration
+			before := processCPU(srv.Process.Pid)
 			r, err := loadgen.Run(ctx, step.opts)
 			if err != nil {
 				return err
@@ -138,10 +153,15 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			*step.cpu += processCPU(srv.Process.Pid) - before
 			*step.out = append(*step.out, r)
 		}
 	}
 	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan}
+	if res.Healthz.Requests > 0 && res.Me.Requests > 0 && cpuH > 0 {
+		res.CPUHealthz = cpuH / time.Duration(res.Healthz.Requests)
+		res.CPUMe = cpuM / time.Duration(res.Me.Requests)
+	}
 	if res.Healthz.OK() != res.Healthz.Requests || res.Me.OK() != res.Me.Requests {
 		return fmt.Errorf("some responses were not 2xx, the figures would mislead:\n%s", res)
 	}
@@ -153,6 +173,31 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 		return fmt.Errorf("ratio %.2f is below %.2f", res.Ratio, o.minRatio)
 	}
 	return nil
+}
+
+// processCPU returns the user and system CPU time process pid has used, from
+// /proc/<pid>/stat (clock ticks of 10 ms, as on every Linux the tool runs on);
+// 0 where there is no /proc.
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after it don't.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // merge sums rounds: requests and time add up; latency percentiles are the

@@ -54,6 +54,7 @@ type Service struct {
 	quota     quotas
 	notices   notices
 	events    chan Event
+	copyBuf   []byte // the flusher's COPY buffer, reused across batches
 
 	quotaRejections prometheus.Counter
 	eventsWritten   prometheus.Counter

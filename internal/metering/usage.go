@@ -1,15 +1,16 @@
 package metering
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
@@ -160,11 +161,14 @@ func (s *Service) takeBuffered(held []Event) []Event {
 	}
 }
 
+// dailyKey is one usage_daily row. Method and route stay apart so that building
+// the key allocates nothing; the endpoint string is made once per row.
 type dailyKey struct {
 	workspaceID uuid.UUID
 	day         time.Time
 	keyID       uuid.UUID
-	endpoint    string
+	method      string
+	route       string
 	status      int16
 }
 
@@ -172,31 +176,50 @@ type dailySum struct {
 	requests, billable, latency int64
 }
 
-// eventColumns are usage_events' columns in the order eventRows yields them.
-var eventColumns = []string{"at", "workspace_id", "key_id", "endpoint", "status", "latency_us", "billable", "request_id"}
+// copyUsageEvents is the COPY that writeEvents feeds in PostgreSQL's binary format.
+const copyUsageEvents = "COPY usage_events (at, workspace_id, key_id, endpoint, status, latency_us, billable, request_id) FROM STDIN WITH (FORMAT binary)"
 
-// eventRows feeds events to COPY as values pgx encodes natively (pgtype.UUID, not
-// *uuid.UUID through driver.Valuer), reusing one row slice: pgx encodes each row
-// before asking for the next.
-type eventRows struct {
-	evs []Event
-	i   int
-	row [8]any
-}
+// pgEpochMicros is 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin, in Unix microseconds.
+const pgEpochMicros = 946_684_800_000_000
 
-func (r *eventRows) Next() bool { r.i++; return r.i <= len(r.evs) }
-
-func (r *eventRows) Err() error { return nil }
-
-func (r *eventRows) Values() ([]any, error) {
-	ev := &r.evs[r.i-1]
-	var billable int16
-	if ev.Billable {
-		billable = 1
+// encodeEvents renders evs as a binary COPY stream for copyUsageEvents. Doing it by
+// hand, rather than through pgx's CopyFrom and a []any per row, keeps the cost of
+// every API request's event to a few appends into one buffer.
+func encodeEvents(b []byte, evs []Event) []byte {
+	b = append(b, "PGCOPY\n\xff\r\n\x00"...)
+	b = binary.BigEndian.AppendUint32(b, 0) // flags
+	b = binary.BigEndian.AppendUint32(b, 0) // header extension length
+	field := func(n int) { b = binary.BigEndian.AppendUint32(b, uint32(n)) }
+	for i := range evs {
+		ev := &evs[i]
+		b = binary.BigEndian.AppendUint16(b, 8)
+		field(8)
+		b = binary.BigEndian.AppendUint64(b, uint64(ev.At.UnixMicro()-pgEpochMicros))
+		if ev.WorkspaceID == uuid.Nil {
+			b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // NULL workspace
+			b = binary.BigEndian.AppendUint32(b, 0xFFFFFFFF) // NULL key
+		} else {
+			field(16)
+			b = append(b, ev.WorkspaceID[:]...)
+			field(16)
+			b = append(b, ev.KeyID[:]...)
+		}
+		field(len(ev.Method) + 1 + len(ev.Route))
+		b = append(append(append(b, ev.Method...), ' '), ev.Route...)
+		field(2)
+		b = binary.BigEndian.AppendUint16(b, uint16(int16(ev.Status)))
+		field(4)
+		b = binary.BigEndian.AppendUint32(b, uint32(latencyMicros(ev.Latency)))
+		field(2)
+		if ev.Billable {
+			b = binary.BigEndian.AppendUint16(b, 1)
+		} else {
+			b = binary.BigEndian.AppendUint16(b, 0)
+		}
+		field(len(ev.RequestID))
+		b = append(b, ev.RequestID...)
 	}
-	ws, key := pgtype.UUID{Bytes: ev.WorkspaceID, Valid: ev.WorkspaceID != uuid.Nil}, pgtype.UUID{Bytes: ev.KeyID, Valid: ev.WorkspaceID != uuid.Nil}
-	r.row = [8]any{ev.At, ws, key, ev.Method + " " + ev.Route, int16(ev.Status), latencyMicros(ev.Latency), billable, ev.RequestID}
-	return r.row[:], nil
+	return binary.BigEndian.AppendUint16(b, 0xFFFF) // end of data
 }
 
 func latencyMicros(d time.Duration) int32 { return int32(min(d.Microseconds(), 1<<31-1)) }
@@ -211,7 +234,7 @@ func (s *Service) writeEvents(ctx context.Context, evs []Event) error {
 			continue // nobody's usage: kept as an event, not rolled up
 		}
 		at := ev.At.UTC()
-		k := dailyKey{ev.WorkspaceID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC), ev.KeyID, ev.Method + " " + ev.Route, int16(ev.Status)}
+		k := dailyKey{ev.WorkspaceID, time.Date(at.Year(), at.Month(), at.Day(), 0, 0, 0, 0, time.UTC), ev.KeyID, ev.Method, ev.Route, int16(ev.Status)}
 		d := daily[k]
 		if d == nil {
 			d = &dailySum{}
@@ -233,7 +256,8 @@ func (s *Service) writeEvents(ctx context.Context, evs []Event) error {
 			slices.Compare(a.workspaceID[:], b.workspaceID[:]),
 			a.day.Compare(b.day),
 			slices.Compare(a.keyID[:], b.keyID[:]),
-			cmp.Compare(a.endpoint, b.endpoint),
+			cmp.Compare(a.method, b.method),
+			cmp.Compare(a.route, b.route),
 			cmp.Compare(a.status, b.status),
 		)
 	})
@@ -243,14 +267,15 @@ func (s *Service) writeEvents(ctx context.Context, evs []Event) error {
 		p.WorkspaceIds = append(p.WorkspaceIds, k.workspaceID)
 		p.Days = append(p.Days, k.day)
 		p.KeyIds = append(p.KeyIds, k.keyID)
-		p.Endpoints = append(p.Endpoints, k.endpoint)
+		p.Endpoints = append(p.Endpoints, k.method+" "+k.route)
 		p.Statuses = append(p.Statuses, k.status)
 		p.Requests = append(p.Requests, d.requests)
 		p.Billables = append(p.Billables, d.billable)
 		p.Latencies = append(p.Latencies, d.latency)
 	}
+	s.copyBuf = encodeEvents(s.copyBuf[:0], evs)
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"usage_events"}, eventColumns, &eventRows{evs: evs}); err != nil {
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, bytes.NewReader(s.copyBuf), copyUsageEvents); err != nil {
 			return err
 		}
 		if len(keys) == 0 {

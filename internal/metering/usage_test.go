@@ -198,3 +198,42 @@ func TestReport(t *testing.T) {
 		}
 	})
 }
+
+// TestEventRoundTrip writes events through the hand-built binary COPY and reads
+// every column back.
+func TestEventRoundTrip(t *testing.T) {
+	pool := newPool(t)
+	r := newReplica(t, pool, nil, nil)
+	ws, key := newWorkspace(t, pool), uuid.New()
+	at := time.Date(2026, 7, 4, 13, 14, 15, 123456789, time.FixedZone("CEST", 2*3600))
+	r.Record(Event{At: at, WorkspaceID: ws, KeyID: key, Method: "POST", Route: "/v1/documents/:id", Status: 413,
+		Latency: 1234567 * time.Microsecond, Billable: true, RequestID: "req-ü-1"})
+	r.Record(Event{At: at, Method: "GET", Route: "/v1/*", Status: 401, Latency: 90 * time.Hour, RequestID: ""})
+	if err := r.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pool.Query(context.Background(), "SELECT at, workspace_id, key_id, endpoint, status, latency_us, billable, request_id FROM usage_events ORDER BY status DESC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var at time.Time
+		var w, k *uuid.UUID
+		var endpoint, reqID string
+		var status, billable int16
+		var latency int32
+		if err := rows.Scan(&at, &w, &k, &endpoint, &status, &latency, &billable, &reqID); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s %v %v %s %d %d %d %q", at.UTC().Format(time.RFC3339Nano), w, k, endpoint, status, latency, billable, reqID))
+	}
+	want := []string{
+		fmt.Sprintf("2026-07-04T11:14:15.123456Z %v %v POST /v1/documents/:id 413 1234567 1 %q", &ws, &key, "req-ü-1"),
+		fmt.Sprintf("2026-07-04T11:14:15.123456Z <nil> <nil> GET /v1/* 401 2147483647 0 %q", ""),
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
