@@ -4,8 +4,8 @@
 // against GET /healthz throughput in one run (the hot-path overhead figure in
 // docs/benchmarks.md).
 //
-//	cairn-load [-c 64] [-d 10s] [-m GET] [-H 'Name: value']... [-body s | -body-file f] [-json] URL
-//	cairn-load -ratio [-bin bin/cairn] [-plan pro] [-c 64] [-d 10s] [-rounds 2] [-min-ratio 0.8] [-json]
+//	cairn-load [-c 64] [-d 10s] [-rate 0] [-m GET] [-H 'Name: value']... [-body s | -body-file f] [-json] URL
+//	cairn-load -ratio [-bin bin/cairn] [-plan pro] [-rate 0] [-c 64] [-d 10s] [-rounds 2] [-min-ratio 0.8] [-json]
 package main
 
 import (
@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	body := fs.String("body", "", "request body")
 	bodyFile := fs.String("body-file", "", "read the request body from this file")
 	asJSON := fs.Bool("json", false, "print results as JSON")
+	rate := fs.Float64("rate", 0, "open loop: requests per second over all connections (0: as fast as answers come)")
 	fs.Var(header, "H", "request header 'Name: value' (repeatable)")
 	ratio := fs.Bool("ratio", false, "start the cairn binary and measure /v1/me ÷ /healthz throughput")
 	bin := fs.String("bin", "bin/cairn", "the cairn binary for -ratio")
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return runRatio(ctx, ratioOptions{
 			bin: *bin, dbServer: *dbServer, concurrency: *concurrency, duration: *duration,
-			rounds: *rounds, minRatio: *minRatio, json: *asJSON, plan: strings.ToLower(*planName),
+			rounds: *rounds, minRatio: *minRatio, json: *asJSON, plan: strings.ToLower(*planName), rate: *rate,
 		}, stdout)
 	}
 	if fs.NArg() != 1 {
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	res, err := loadgen.Run(ctx, loadgen.Options{
 		URL: fs.Arg(0), Method: *method, Header: http.Header(header), Body: payload,
-		Concurrency: *concurrency, Duration: *duration,
+		Concurrency: *concurrency, Duration: *duration, Rate: *rate,
 	})
 	if err != nil {
 		return err

@@ -34,7 +34,8 @@ type ratioOptions struct {
 	rounds      int
 	minRatio    float64
 	json        bool
-	plan        string // the key's plan: free, pro or enterprise
+	plan        string  // the key's plan: free, pro or enterprise
+	rate        float64 // open loop at this many requests per second (0: closed loop)
 }
 
 // ratioResult is the -ratio report.
@@ -45,6 +46,7 @@ type ratioResult struct {
 	Concurrency int            `json:"concurrency"`
 	CPUs        int            `json:"cpus"`
 	Plan        string         `json:"plan"`
+	Rate        float64        `json:"offered_rate,omitempty"`
 	// CPU time the server process spent per request (user + system, from
 	// /proc/<pid>/stat; 0 where that is unavailable). Unlike throughput it hardly
 	// moves with what else the machine runs, and CPUHealthz/CPUMe is the ratio
@@ -56,6 +58,9 @@ type ratioResult struct {
 func (r ratioResult) String() string {
 	out := fmt.Sprintf("%s\n%s\n\nGET /v1/me (%s key) ÷ GET /healthz = %.0f ÷ %.0f req/s = %.2f (target ≥ 0.8); %d connections, %d CPUs",
 		r.Healthz, r.Me, r.Plan, r.Me.RPS, r.Healthz.RPS, r.Ratio, r.Concurrency, r.CPUs)
+	if r.Rate > 0 {
+		out += fmt.Sprintf("\nopen loop at %.0f req/s offered: the ratio only says whether both kept up; compare latencies", r.Rate)
+	}
 	if r.CPUHealthz > 0 && r.CPUMe > 0 {
 		out += fmt.Sprintf("\nserver CPU per request: /healthz %.1f µs, /v1/me %.1f µs (ratio %.2f)",
 			float64(r.CPUHealthz)/1e3, float64(r.CPUMe)/1e3, float64(r.CPUHealthz)/float64(r.CPUMe))
@@ -127,8 +132,8 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 		return err
 	}
 
-	healthz := loadgen.Options{URL: base + "/healthz", Concurrency: o.concurrency}
-	me := loadgen.Options{URL: base + "/v1/me", Header: auth, Concurrency: o.concurrency}
+	healthz := loadgen.Options{URL: base + "/healthz", Concurrency: o.concurrency, Rate: o.rate}
+	me := loadgen.Options{URL: base + "/v1/me", Header: auth, Concurrency: o.concurrency, Rate: o.rate}
 	// Warm up both paths (connections, caches, the Go runtime) before measuring.
 	for _, opts := range []loadgen.Options{healthz, me} {
 		opts.Duration = time.Second
@@ -157,7 +162,7 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			*step.out = append(*step.out, r)
 		}
 	}
-	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan}
+	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan, Rate: o.rate}
 	if res.Healthz.Requests > 0 && res.Me.Requests > 0 && cpuH > 0 {
 		res.CPUHealthz = cpuH / time.Duration(res.Healthz.Requests)
 		res.CPUMe = cpuM / time.Duration(res.Me.Requests)

@@ -59,3 +59,19 @@ func TestPct(t *testing.T) {
 		t.Fatalf("pct wrong: %v %v %v", pct(s, 50), pct(s, 90), pct(s, 99))
 	}
 }
+
+// TestRateCapsTheSchedule checks the open loop never sends ahead of its schedule:
+// at 50 requests per second for 300 ms, at most one interval's worth per
+// connection beyond 15 can go out, however fast the server answers.
+func TestRateCapsTheSchedule(t *testing.T) {
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served.Add(1) }))
+	defer srv.Close()
+	r, err := Run(context.Background(), Options{URL: srv.URL, Concurrency: 5, Duration: 300 * time.Millisecond, Rate: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := served.Load(); n > 15+5 || r.Requests == 0 {
+		t.Fatalf("the server saw %d requests (counted %d), want at most 20 at 50/s for 0.3 s", n, r.Requests)
+	}
+}

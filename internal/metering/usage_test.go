@@ -3,12 +3,16 @@ package metering
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/internal/db/dbtest"
 )
 
 func TestBillable(t *testing.T) {
@@ -236,4 +240,29 @@ func TestEventRoundTrip(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rows:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// BenchmarkWriteEvents measures one flush of 4,096 events (COPY and roll-up in one
+// transaction), reported per event: the database-side price of metering a request.
+func BenchmarkWriteEvents(b *testing.B) {
+	pool, err := pgxpool.New(context.Background(), dbtest.New(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	s := New(Deps{Pool: pool, Log: slog.New(slog.DiscardHandler)})
+	evs := make([]Event, 4096)
+	ws := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
+	for i := range evs {
+		evs[i] = Event{At: time.Now(), WorkspaceID: ws[i%4], KeyID: ws[i%4], Method: "GET", Route: "/v1/me", Status: 200,
+			Latency: time.Millisecond, RequestID: "0123456789abcdef01234567"}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.writeEvents(context.Background(), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
