@@ -2,16 +2,19 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/retrieval/openai/openaitest"
 	"github.com/cairn-dev/cairn/internal/servertest"
+	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
 // roomy lifts rate limits and quotas so retrieval tests measure retrieval.
@@ -216,6 +219,45 @@ func TestDocumentCapNamesTheBiggerPlan(t *testing.T) {
 	body := servertest.ReadBody(t, resp)
 	if resp.StatusCode != 403 || !strings.Contains(body, "Pro") {
 		t.Fatalf("over the cap: %d %s; want 403 naming Pro", resp.StatusCode, body)
+	}
+}
+
+func TestOverTheCapAfterDowngradeCanStillReplace(t *testing.T) {
+	inst := servertest.Start(t, env(map[string]string{"CAIRN_PLAN_FREE_DOCUMENTS": "2"}))
+	acct := inst.NewAccount(t, plan.Pro)
+	call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"1","text":"one"},{"id":"2","text":"two"},{"id":"3","text":"three"}]}`, 200, nil)
+	if err := workspace.NewService(inst.Server.Pool(), inst.Config.Plans).SetPlan(context.Background(), acct.WorkspaceID, plan.Free, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	waitForPlan(t, inst, acct.Key, "free")
+	call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"3","text":"three, edited after the downgrade"}]}`, 200, nil)
+	resp := inst.Do(t, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"4","text":"four"}]}`)
+	if body := servertest.ReadBody(t, resp); resp.StatusCode != 403 {
+		t.Fatalf("a new document over the cap: %d %s; want 403", resp.StatusCode, body)
+	}
+	var l docList
+	call(t, inst, "GET", "/v1/documents", acct.Key, "", 200, &l)
+	if len(l.Documents) != 3 {
+		t.Fatalf("the downgrade kept %d documents, want all 3", len(l.Documents))
+	}
+}
+
+// waitForPlan polls /v1/me until the key's cached workspace shows plan.
+func waitForPlan(t *testing.T, inst *servertest.Instance, key, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var me struct {
+			Workspace struct{ Plan string } `json:"workspace"`
+		}
+		call(t, inst, "GET", "/v1/me", key, "", 200, &me)
+		if me.Workspace.Plan == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plan is still %q, want %q", me.Workspace.Plan, want)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -99,7 +99,8 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 			created[e.ID] = e.CreatedAt
 		}
 		added := len(batch) - len(existing)
-		if limit := s.plans.Get(c.Plan).Limits.Documents; limit != plan.Unlimited && int(st.Documents)+added > limit {
+		if limit := s.plans.Get(c.Plan).Limits.Documents; added > 0 && limit != plan.Unlimited && int(st.Documents)+added > limit {
+			// Replacing never adds, so a workspace over its cap after a downgrade can still update what it has.
 			return documentCapError(s.plans, c.Plan, int(st.Documents), added)
 		}
 		oldChunks, oldTokens, oldIDs, err := s.removeChunks(ctx, q, c.WorkspaceID, st.Version, existingIDs(existing))
