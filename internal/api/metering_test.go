@@ -225,7 +225,7 @@ func TestRateLimit(t *testing.T) {
 
 	t.Run("RedisStoppedTheServiceKeepsAnswering", func(t *testing.T) {
 		own := redistest.Start(t)
-		inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "5", "REDIS_URL": own.URL})
+		inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "5", "REDIS_URL": own.URL, "ADMIN_TOKEN": "ops-token-123"})
 		acct := inst.NewAccount(t, plan.Free)
 		call(t, inst, "GET", "/v1/me", acct.Key, "", http.StatusOK, nil)
 		own.Stop()
@@ -244,6 +244,15 @@ func TestRateLimit(t *testing.T) {
 		}
 		if !strings.Contains(inst.Logs(), "Redis unavailable") {
 			t.Fatal("the outage was not logged")
+		}
+		req, _ := http.NewRequest("GET", inst.URL+"/health/detailed", nil)
+		req.Header.Set("Authorization", "Bearer ops-token-123")
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := servertest.ReadBody(t, resp); !strings.Contains(body, `"rate_limits":"in process (Redis unavailable)"`) {
+			t.Fatalf("/health/detailed = %s", body)
 		}
 	})
 

@@ -55,3 +55,14 @@ func (s *Server) newMeter() (*metering.Service, error) {
 	s.workers = append(s.workers, m.RunFlusher, m.RunNotices, m.RunJanitor)
 	return m, nil
 }
+
+// rateLimitMode says where rate limits are decided, for /health/detailed.
+func (s *Server) rateLimitMode() string {
+	switch {
+	case s.cfg.RedisURL == "":
+		return "in process"
+	case s.meter.RedisDown():
+		return "in process (Redis unavailable)"
+	}
+	return "redis"
+}

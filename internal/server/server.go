@@ -31,6 +31,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
@@ -46,6 +47,7 @@ type Server struct {
 	listener  *db.Listener
 	keys      *apikey.Service
 	retrieval *retrieval.Service
+	meter     *metering.Service
 	registry  *prometheus.Registry
 
 	// workers run until Close; each flushes what it holds before returning.
@@ -88,6 +90,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		pool.Close()
 		return nil, err
 	}
+	s.meter = meter
 
 	sessions := scs.New()
 	// Interval 0: no cleanup goroutine of the store's own (see housekeeping).
@@ -274,5 +277,6 @@ func (s *Server) detailed(c echo.Context) error {
 			"total_conns": st.TotalConns(), "idle_conns": st.IdleConns(), "acquired_conns": st.AcquiredConns(),
 			"max_conns": st.MaxConns(), "acquire_count": st.AcquireCount(),
 		},
+		"rate_limits": s.rateLimitMode(),
 	})
 }

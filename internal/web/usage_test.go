@@ -48,6 +48,30 @@ func TestQuotaOnTheDashboard(t *testing.T) {
 			}
 		}
 	})
+	t.Run("OneEmailPerThreshold", func(t *testing.T) {
+		// Without SMTP_URL the emails go to the log; one each for 80 % and 100 %,
+		// however many requests come after.
+		call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"tides"}`, http.StatusTooManyRequests)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			logs := inst.Logs()
+			n80 := strings.Count(logs, "has used 80% of its Cairn API requests for this month")
+			n100 := strings.Count(logs, "has used all of its Cairn API requests for this month")
+			if n80 > 1 || n100 > 1 {
+				t.Fatalf("%d emails at 80 %% and %d at 100 %%, want one each", n80, n100)
+			}
+			if n80 == 1 && n100 == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d emails at 80 %% and %d at 100 %% after 10 s, want one each", n80, n100)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(inst.Logs(), acct.Email) {
+			t.Fatal("the quota email is not addressed to the owner")
+		}
+	})
 	t.Run("UnlimitedPlansHaveNoBar", func(t *testing.T) {
 		pro := inst.NewAccount(t, plan.Pro)
 		pb := inst.NewBrowser(t)
