@@ -214,6 +214,13 @@ func (s *Service) applySubscription(ctx context.Context, q *dbq.Queries, in *str
 			}
 		}
 	}
+	return s.save(ctx, q, next)
+}
+
+// save stores a subscription's new state and, when it belongs to a workspace,
+// recomputes that workspace's plan; a subscription of no known workspace is kept
+// for the checkout event that will link it.
+func (s *Service) save(ctx context.Context, q *dbq.Queries, next Subscription) (string, *uuid.UUID, error) {
 	if err := saveSubscription(ctx, q, next); err != nil {
 		return "", nil, err
 	}
@@ -304,14 +311,5 @@ func (s *Service) applyInvoice(ctx context.Context, q *dbq.Queries, typ string, 
 		return OutcomeIgnored, cur.WorkspaceID, nil
 	}
 	next := cur.withStatus(status, at)
-	if err := saveSubscription(ctx, q, next); err != nil {
-		return "", nil, err
-	}
-	if next.WorkspaceID == nil {
-		return OutcomeUnknownCustomer, nil, nil
-	}
-	if err := s.recompute(ctx, q, *next.WorkspaceID); err != nil {
-		return "", nil, err
-	}
-	return OutcomeApplied, next.WorkspaceID, nil
+	return s.save(ctx, q, next)
 }
