@@ -35,6 +35,6 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.POST("/billing/portal", h.billingPortal)
 	dash.GET("/billing/success", h.billingSuccess)
 	dash.GET("/billing/cancel", h.billingCancel)
-	dash.GET("/team", h.placeholder("Team", "team", "Inviting members and assigning roles comes with the Enterprise plan."))
-	dash.GET("/settings", h.placeholder("Settings", "settings", "Workspace and account settings will be editable here."))
+	dash.GET("/team", h.placeholder("Team", "team", "Inviting members, assigning roles and the audit log are planned for Enterprise workspaces; they are not built yet."))
+	dash.GET("/settings", h.placeholder("Settings", "settings", "Renaming the workspace and changing your email or password are not built yet."))
 }
