@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -141,7 +142,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (User, 
 		}
 	case errors.Is(err, pgx.ErrNoRows):
 		// Spend the same time as a real check so response times don't reveal accounts.
-		_, _ = CheckPassword(dummyHash, password)
+		_, _ = CheckPassword(dummyHash(), password)
 	default:
 		return User{}, fmt.Errorf("auth: login: %w", err)
 	}
@@ -178,4 +179,6 @@ func (s *Service) PruneFailures(ctx context.Context) error {
 	return nil
 }
 
-var dummyHash = HashPassword("not a real password, only spends time")
+// dummyHash is hashed on first need rather than at start-up, which every command
+// (migrate, admin …) would otherwise pay for.
+var dummyHash = sync.OnceValue(func() string { return HashPassword("not a real password, only spends time") })
