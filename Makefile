@@ -20,8 +20,12 @@ build: ## build bin/cairn
 	go build -trimpath -o bin/cairn ./cmd/cairn
 
 .PHONY: test
-test: services ## run every test (race detector on) against local PostgreSQL and Redis
+test: services stripe-mock ## run every test (race detector on) against local PostgreSQL, Redis and stripe-mock
 	go test -race -count=1 -timeout 30m ./...
+
+.PHONY: stripe-mock
+stripe-mock: ## install Stripe's mock API server for the billing tests (tests start it themselves)
+	@command -v stripe-mock >/dev/null || go install github.com/stripe/stripe-mock@v0.203.0
 
 .PHONY: bench
 bench: services ## run the Go benchmarks
