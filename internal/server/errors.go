@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/reqctx"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -54,6 +55,9 @@ func toAppError(err error) *apperr.Error {
 		case http.StatusServiceUnavailable:
 			return &apperr.Error{Code: apperr.Unavailable, Message: "Temporarily unavailable; retry shortly.", RetryAfter: 5}
 		}
+	}
+	if db.IsUnavailable(err) {
+		return apperr.Unavailablef(err, 5, "The service is temporarily unavailable; retry shortly.")
 	}
 	return &apperr.Error{Code: apperr.Internal, Message: "Internal error.", Err: err}
 }

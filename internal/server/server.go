@@ -103,6 +103,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	sessions.Cookie.SameSite = http.SameSiteLaxMode
 	sessions.Cookie.Secure = cfg.SecureCookies()
 	sessions.Cookie.Persist = true
+	// A session that cannot be loaded or saved (the database is down) gets the
+	// dashboard's own error page, 503 when it is an outage, instead of scs's bare 500.
+	sessions.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		s.errorHandler(fmt.Errorf("session: %w", err), s.echo.NewContext(r, w))
+	}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
