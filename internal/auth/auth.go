@@ -125,6 +125,10 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (User, 
 	if len(email) > 254 || len(password) > 4*MaxPasswordLen {
 		return User{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
 	}
+	// PostgreSQL refuses NUL and invalid UTF-8 in text; no account has such an email.
+	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
+		return User{}, apperr.Field("email", "is not an email address like name@example.com")
+	}
 	counts, err := s.q.LoginFailureCount(ctx, dbq.LoginFailureCountParams{Email: email, Ip: ip, Since: s.now().Add(-FailureWindow)})
 	if err != nil {
 		return User{}, fmt.Errorf("auth: login: %w", err)

@@ -281,6 +281,10 @@ func documentCapError(plans plan.Table, id plan.ID, stored, adding int) error {
 // Delete removes a document; its chunks leave every index before it returns. It
 // returns not_found when the workspace has no such document.
 func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) error {
+	// No document can have an invalid id; PostgreSQL would refuse a NUL in it.
+	if ValidateID(id) != nil {
+		return errNoDocument
+	}
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		st, err := q.RetrievalStateBump(ctx, workspaceID)
@@ -318,6 +322,9 @@ var errNoDocument = apperr.New(apperr.NotFound, "No document with that id in thi
 
 // Get returns a document with its text, or not_found.
 func (s *Service) Get(ctx context.Context, workspaceID uuid.UUID, id string) (Document, error) {
+	if ValidateID(id) != nil {
+		return Document{}, errNoDocument
+	}
 	r, err := s.q.DocumentGet(ctx, dbq.DocumentGetParams{WorkspaceID: workspaceID, ID: id})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Document{}, errNoDocument

@@ -431,8 +431,19 @@ func query(o *object, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return CheckQuery(key, q)
+}
+
+// CheckQuery validates a search query that did not come through a JSON body (the
+// dashboard's search box) and returns it trimmed. PostgreSQL refuses NUL and
+// invalid UTF-8, so both are the caller's error rather than the database's.
+func CheckQuery(key, q string) (string, error) {
 	q = strings.TrimSpace(q)
 	switch {
+	case !utf8.ValidString(q):
+		return "", apperr.Field(key, "must be valid UTF-8")
+	case strings.ContainsRune(q, 0):
+		return "", apperr.Field(key, "must not contain NUL characters")
 	case q == "":
 		return "", apperr.Field(key, "must not be empty")
 	case utf8.RuneCountInString(q) > MaxQueryLen:

@@ -28,8 +28,12 @@ func (h *Handler) searchDocuments(c echo.Context) error {
 	d := views.Documents{Query: c.QueryParam("q")}
 	if d.Query != "" {
 		d.Searched = true
-		results, err := h.Retrieval.Search(c.Request().Context(), retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan},
-			retrieval.SearchInput{Query: d.Query, TopK: 10, Mode: retrieval.Hybrid})
+		q, err := retrieval.CheckQuery("query", d.Query)
+		var results []retrieval.Result
+		if err == nil {
+			results, err = h.Retrieval.Search(c.Request().Context(), retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan},
+				retrieval.SearchInput{Query: q, TopK: 10, Mode: retrieval.Hybrid})
+		}
 		if e := apperr.As(err); e != nil {
 			d.Error = e.Message
 		} else if err != nil {

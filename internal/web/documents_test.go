@@ -40,6 +40,26 @@ func TestDocumentsPage(t *testing.T) {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
 	})
+	t.Run("HostileSearchIsExplainedNotA500", func(t *testing.T) {
+		for q, want := range map[string]string{
+			"tea\x00":                    "must not contain NUL characters",
+			"tea\xff":                    "must be valid UTF-8",
+			strings.Repeat("tea ", 1001): "at most 4000 characters",
+		} {
+			status, page := b.Get("/dashboard/documents/search?q=" + url.QueryEscape(q))
+			if status != 200 || !strings.Contains(page, want) {
+				t.Fatalf("query %.20q: status %d, want 200 saying %q", q, status, want)
+			}
+		}
+	})
+	t.Run("DeletingAnImpossibleIDIs404", func(t *testing.T) {
+		for _, id := range []string{"a\x00b", "a\xffb", strings.Repeat("i", 300)} {
+			resp, _ := b.Submit("/dashboard/documents", "/dashboard/documents/delete", url.Values{"id": {id}})
+			if resp.StatusCode != 404 {
+				t.Fatalf("delete %.20q: status %d, want 404", id, resp.StatusCode)
+			}
+		}
+	})
 	t.Run("AnotherUserCannotDelete", func(t *testing.T) {
 		other := inst.NewAccount(t, plan.Pro)
 		ob := inst.NewBrowser(t)

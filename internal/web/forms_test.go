@@ -63,6 +63,7 @@ func TestSignUpBadInputs(t *testing.T) {
 		{"MalformedEmail", url.Values{"email": {"not-an-email"}, "password": {pw}}, "", 400, "is not an email address"},
 		{"EmailWithoutDomainDot", url.Values{"email": {"a@localhost"}, "password": {pw}}, "", 400, "is not an email address"},
 		{"EmailWithDisplayName", url.Values{"email": {"Ada <ada@example.com>"}, "password": {pw}}, "", 400, "is not an email address"},
+		{"NulInEmail", url.Values{"email": {"new\x00@example.com"}, "password": {pw}}, "", 400, "is not an email address"},
 		{"EmptyPassword", url.Values{"email": {"new@example.com"}, "password": {""}}, "", 400, "use at least 10 characters"},
 		{"ShortPassword", url.Values{"email": {"new@example.com"}, "password": {"123456789"}}, "", 400, "use at least 10 characters"},
 		{"TooLongPassword", url.Values{"email": {"new@example.com"}, "password": {strings.Repeat("p", 513)}}, "", 400, "use at most 512 characters"},
@@ -88,6 +89,8 @@ func TestLogInBadInputs(t *testing.T) {
 		{"WrongPassword", url.Values{"email": {"ada@example.com"}, "password": {"wrong password"}}, "", 401, "Wrong email or password."},
 		{"UnknownEmail", url.Values{"email": {"nobody@example.com"}, "password": {"whatever pw"}}, "", 401, "Wrong email or password."},
 		{"TooLongEmail", url.Values{"email": {strings.Repeat("a", 300) + "@example.com"}, "password": {"x"}}, "", 401, "Wrong email or password."},
+		{"NulInEmail", url.Values{"email": {"ada\x00@example.com"}, "password": {"x"}}, "", 400, "is not an email address"},
+		{"InvalidUTF8Email", url.Values{"email": {"ada\xff@example.com"}, "password": {"x"}}, "", 400, "is not an email address"},
 		{"MissingCSRF", url.Values{"email": {"ada@example.com"}, "password": {"correct horse battery"}}, "none", 403, csrfMessage},
 	})
 	t.Run("RightPasswordAnyCase", func(t *testing.T) {
