@@ -12,7 +12,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// Stripe signs its webhooks; they carry no session or CSRF token.
 	e.POST("/webhooks/stripe", h.stripeWebhook)
 
-	pub := e.Group("", h.withSession, h.csrf)
+	pub := e.Group("", limitBody, h.withSession, h.csrf)
 	pub.GET("/", h.showHome)
 	pub.GET("/signup", h.showSignup)
 	pub.POST("/signup", h.signup, h.limitForm(metering.ScopeSignup, views.Signup))
