@@ -300,6 +300,41 @@ func TestLastUsedIsFlushedInBatches(t *testing.T) {
 	}
 }
 
+func TestLastUsedOutlivesADatabaseOutage(t *testing.T) {
+	ctx := context.Background()
+	direct, url := dbtest.NewPool(t)
+	proxy := dbtest.NewProxy(t, url)
+	viaProxy, err := pgxpool.New(ctx, proxy.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(viaProxy.Close)
+	uid, ws := newWorkspace(t, direct)
+	keys := newService(viaProxy)
+	created, err := keys.Create(ctx, ws.ID, &uid, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Verify(ctx, created.Secret); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Cut()
+	if err := keys.Flush(ctx); err == nil {
+		t.Fatal("Flush succeeded with the database down")
+	}
+	proxy.Restore()
+	if err := keys.Flush(ctx); err != nil {
+		t.Fatalf("Flush after the database returned: %v", err)
+	}
+	list, err := newService(direct).List(ctx, ws.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list[0].LastUsedAt == nil {
+		t.Fatal("the last-used time taken during the outage was lost")
+	}
+}
+
 // BenchmarkVerify measures key verification on the hot path: Cached is what
 // nearly every request pays; Uncached is a replica's first sight of a key (one
 // indexed lookup in PostgreSQL).

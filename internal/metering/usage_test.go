@@ -266,3 +266,46 @@ func BenchmarkWriteEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
+
+// TestUsageFlusherOutlivesADatabaseOutage takes PostgreSQL away from a running
+// flusher (not at shutdown): the events recorded meanwhile are held and written,
+// once each, when it comes back.
+func TestUsageFlusherOutlivesADatabaseOutage(t *testing.T) {
+	direct := dbtest.New(t)
+	proxy := dbtest.NewProxy(t, direct)
+	viaProxy, err := pgxpool.New(context.Background(), proxy.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(viaProxy.Close)
+	check, err := pgxpool.New(context.Background(), direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(check.Close)
+	r := newReplica(t, viaProxy, nil, nil)
+	ws := newWorkspace(t, check)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.RunFlusher(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	proxy.Cut()
+	const n = 300
+	for i := range n {
+		r.Record(Event{At: time.Now(), WorkspaceID: ws, KeyID: uuid.New(), Method: "POST", Route: "/v1/search", Status: 200, Billable: true, RequestID: fmt.Sprint("outage-", i)})
+	}
+	eventually(t, "a flush to fail while the database is down", func() bool { return counterValue(r.flushErrors) >= 1 })
+	proxy.Restore()
+	count := func() (events, daily int64) {
+		if err := check.QueryRow(context.Background(),
+			"SELECT (SELECT count(*) FROM usage_events), (SELECT coalesce(sum(requests), 0) FROM usage_daily)").Scan(&events, &daily); err != nil {
+			t.Fatal(err)
+		}
+		return events, daily
+	}
+	eventually(t, "the held events to be written after the database returned", func() bool { e, _ := count(); return e >= n })
+	if events, daily := count(); events != n || daily != n {
+		t.Fatalf("%d events and %d rolled-up requests written, want %d of each", events, daily, n)
+	}
+}
