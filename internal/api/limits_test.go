@@ -12,10 +12,12 @@ import (
 )
 
 // TestBodyLimitAndContentType checks the /v1 middleware in front of every handler:
-// bodies over 10 MiB get 413 and non-JSON bodies 415, both in the error shape.
+// bodies over 10 MiB get 413 and non-JSON bodies 415, both in the error shape and
+// with the key's RateLimit fields, as every /v1 response.
 func TestBodyLimitAndContentType(t *testing.T) {
 	inst := servertest.Start(t, nil)
 	acct := inst.NewAccount(t, plan.Pro)
+	var header http.Header
 	post := func(contentType string, body []byte) (int, apiError) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, inst.URL+"/v1/search", bytes.NewReader(body))
@@ -29,6 +31,7 @@ func TestBodyLimitAndContentType(t *testing.T) {
 		}
 		var e apiError
 		_ = json.Unmarshal([]byte(servertest.ReadBody(t, resp)), &e)
+		header = resp.Header
 		return resp.StatusCode, e
 	}
 	over := append([]byte(`{"query":"`), bytes.Repeat([]byte("a"), 10<<20)...)
@@ -50,6 +53,9 @@ func TestBodyLimitAndContentType(t *testing.T) {
 			status, e := post(tc.contentType, tc.body)
 			if status != tc.status || e.Error.Code != tc.code || e.Error.Message == "" || e.Error.RequestID == "" {
 				t.Fatalf("status %d, error %+v; want %d %s", status, e.Error, tc.status, tc.code)
+			}
+			if p := header.Get("RateLimit-Policy"); !strings.HasPrefix(p, `"minute";q=`) || header.Get("RateLimit") == "" {
+				t.Fatalf("RateLimit-Policy %q, RateLimit %q; want the key's per-minute fields", p, header.Get("RateLimit"))
 			}
 		})
 	}

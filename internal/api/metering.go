@@ -69,6 +69,28 @@ func (a *API) limitUnauthenticated(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// limitOptionalKey rate-limits a route that needs no key (GET /v1/openapi.json):
+// under the key's budget when a valid one is sent, otherwise under the IP's daily
+// budget like any keyless call, so its response carries the RateLimit fields too.
+// A bad key is ignored rather than refused, since none is needed.
+func (a *API) limitOptionalKey(next echo.HandlerFunc) echo.HandlerFunc {
+	keyed := a.rateLimit(next)
+	return func(c echo.Context) error {
+		if key, err := keyFromRequest(c.Request()); err == nil {
+			if p, err := a.Keys.Verify(c.Request().Context(), key); err == nil {
+				reqctx.SetPrincipal(c, p)
+				return keyed(c)
+			}
+		}
+		d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
+		setRateHeaders(c.Response().Header(), d)
+		if !d.Allowed {
+			return rateLimited(d, "Too many requests without a valid API key from this address")
+		}
+		return next(c)
+	}
+}
+
 // rateLimit applies the key's per-minute budget under its workspace's plan and
 // reports it in the RateLimit headers of every response.
 func (a *API) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {

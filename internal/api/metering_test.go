@@ -377,3 +377,31 @@ func TestUsageEventsRecordEveryRequest(t *testing.T) {
 		t.Fatalf("unauthenticated events = %d, %v; want 1", anon, err)
 	}
 }
+
+// TestOpenAPICountsAgainstTheRateLimit checks that GET /v1/openapi.json, which needs
+// no key, is still rate-limited and reports it: under the key's per-minute budget
+// when one is sent, under the caller's daily per-IP budget when none is.
+func TestOpenAPICountsAgainstTheRateLimit(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "5", "CAIRN_PLAN_FREE_IP_PER_DAY": "3"})
+	acct := inst.NewAccount(t, plan.Free)
+
+	t.Run("WithAKeyTheKeysBudget", func(t *testing.T) {
+		o := do(t, inst, "GET", "/v1/openapi.json", acct.Key, "")
+		if o.status != http.StatusOK || o.header.Get("RateLimit-Policy") != `"minute";q=5;w=60` ||
+			!strings.HasPrefix(o.header.Get("RateLimit"), `"minute";r=4;t=`) {
+			t.Fatalf("%d, RateLimit-Policy %q, RateLimit %q; want 200 with the key's fields, one spent",
+				o.status, o.header.Get("RateLimit-Policy"), o.header.Get("RateLimit"))
+		}
+	})
+	t.Run("WithoutAKeyTheIPsDailyBudget", func(t *testing.T) {
+		for i := 0; i < 3; i++ {
+			o := do(t, inst, "GET", "/v1/openapi.json", "", "")
+			if o.status != http.StatusOK || o.header.Get("RateLimit-Policy") != `"day";q=3;w=86400` {
+				t.Fatalf("call %d: %d, RateLimit-Policy %q; want 200 under the per-IP day policy", i+1, o.status, o.header.Get("RateLimit-Policy"))
+			}
+		}
+		if o := do(t, inst, "GET", "/v1/openapi.json", "", ""); o.status != http.StatusTooManyRequests || o.code != "rate_limited" {
+			t.Fatalf("4th call without a key: %d %s, want 429 rate_limited", o.status, o.code)
+		}
+	})
+}

@@ -7,10 +7,12 @@ import (
 
 // Routes mounts every /v1 route on e.
 func (a *API) Routes(e *echo.Echo) {
-	v1 := e.Group("/v1", a.cors(), middleware.BodyLimit("10M"), a.recordUsage)
+	v1 := e.Group("/v1", a.cors(), a.recordUsage)
 	// Rate limit before anything else a key can make the server do; the quota only
 	// for billable routes (metering.Billable), after the request proved well-formed.
-	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, requireJSON, a.quota)
+	// The body limit comes after the rate limit so that an oversized body's 413
+	// carries the RateLimit fields and counts against the key like any request.
+	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, middleware.BodyLimit("10M"), requireJSON, a.quota)
 	authed.GET("/me", a.me)
 	authed.POST("/documents", a.upsertDocuments)
 	authed.GET("/documents", a.listDocuments)
@@ -19,5 +21,5 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.POST("/search", a.search)
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)
-	v1.GET("/openapi.json", a.openapi)
+	v1.GET("/openapi.json", a.openapi, a.limitOptionalKey)
 }
