@@ -74,17 +74,23 @@ func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// keyFromRequest reads the API key from Authorization: Bearer or X-API-Key.
+// keyFromRequest reads the API key from Authorization: Bearer or X-API-Key. A
+// Bearer header wins; an Authorization header of another scheme (a proxy's Basic
+// credentials, say) leaves the key to X-API-Key when that is sent.
 func keyFromRequest(r *http.Request) (string, error) {
+	xKey := strings.TrimSpace(r.Header.Get("X-API-Key"))
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		isBearer := strings.EqualFold(scheme, "Bearer")
+		switch {
+		case ok && isBearer && strings.TrimSpace(token) != "":
+			return strings.TrimSpace(token), nil
+		case isBearer || xKey == "":
 			return "", apperr.New(apperr.Unauthorized, "The Authorization header must be \"Bearer <key>\".")
 		}
-		return strings.TrimSpace(token), nil
 	}
-	if k := strings.TrimSpace(r.Header.Get("X-API-Key")); k != "" {
-		return k, nil
+	if xKey != "" {
+		return xKey, nil
 	}
 	return "", apperr.New(apperr.Unauthorized, "Missing API key: send \"Authorization: Bearer <key>\" or \"X-API-Key: <key>\".")
 }

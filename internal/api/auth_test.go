@@ -90,6 +90,8 @@ func TestAuthentication(t *testing.T) {
 		{"BearerWithoutKey", map[string]string{"Authorization": "Bearer"}, 401, badScheme},
 		{"BearerBlankKey", map[string]string{"Authorization": "Bearer    "}, 401, badScheme},
 		{"Basic", map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, 401, badScheme},
+		{"BasicForAProxyWithXAPIKey", map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": key}, 200, ""},
+		{"BearerBlankWithXAPIKey", map[string]string{"Authorization": "Bearer ", "X-API-Key": key}, 401, badScheme},
 		{"KeyWithoutScheme", map[string]string{"Authorization": key}, 401, badScheme},
 		{"Token", map[string]string{"Authorization": "Token " + key}, 401, badScheme},
 		{"TwoKeys", map[string]string{"Authorization": "Bearer " + key + " " + key}, 401, malformed},
