@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -53,15 +54,19 @@ func (h *Handler) showUsage(c echo.Context) error {
 	return render(c, http.StatusOK, views.UsagePage(h.shell(c, "Usage", "usage"), u))
 }
 
-// exportUsage streams the 30-day roll-up as CSV.
+// exportUsage sends the 30-day roll-up as CSV. It is built before anything is sent
+// (30 days of roll-up rows are small) so that a failed read gets the error page,
+// not a 200 download of an empty file.
 func (h *Handler) exportUsage(c echo.Context) error {
 	ws := currentWorkspace(c)
+	var buf bytes.Buffer
+	if err := h.Meter.WriteCSV(c.Request().Context(), ws.ID, &buf); err != nil {
+		return err
+	}
 	hd := c.Response().Header()
-	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	hd.Set(echo.HeaderContentDisposition, fmt.Sprintf(`attachment; filename="cairn-usage-%s.csv"`, time.Now().UTC().Format("2006-01-02")))
 	hd.Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(http.StatusOK)
-	return h.Meter.WriteCSV(c.Request().Context(), ws.ID, c.Response())
+	return c.Blob(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 }
 
 func share(n, total int64) int {

@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"encoding/csv"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/servertest"
@@ -112,6 +115,27 @@ func TestUsageCSVExport(t *testing.T) {
 	if len(rows) != 2 || rows[0][0] != "day" || rows[1][4] != "POST /v1/search" || rows[1][6] != "1" || rows[1][7] != "1" {
 		t.Fatalf("csv = %q, want the header and this workspace's one search", rows)
 	}
+	t.Run("AFailedReadIsAnErrorPageNotAnEmptyFile", func(t *testing.T) {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, inst.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		// The roll-up table going missing stands in for any failed read.
+		if _, err := conn.Exec(ctx, "ALTER TABLE usage_daily RENAME TO usage_daily_away"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _, _ = conn.Exec(ctx, "ALTER TABLE usage_daily_away RENAME TO usage_daily") }()
+		resp, err := b.Client.Get(inst.URL + "/dashboard/usage.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := servertest.ReadBody(t, resp)
+		if resp.StatusCode < 500 || strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") || !strings.Contains(body, "<html") {
+			t.Fatalf("export with the read failing: %d, Content-Disposition %q; want the error page, not a download", resp.StatusCode, resp.Header.Get("Content-Disposition"))
+		}
+	})
 	t.Run("NeedsALogIn", func(t *testing.T) {
 		resp, err := inst.NewBrowser(t).Client.Get(inst.URL + "/dashboard/usage.csv")
 		if err != nil {
