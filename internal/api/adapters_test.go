@@ -192,6 +192,41 @@ func TestOpenAIAndPinecone(t *testing.T) {
 		call(t, inst, "GET", "/v1/documents/late", acct.Key, "", http.StatusNotFound, nil)
 	})
 
+	t.Run("PineconeDeleteOutageStillReplacesAndDeletes", func(t *testing.T) {
+		call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"kite","text":"Kites fly on windy beaches."}]}`, http.StatusOK, nil)
+		for range 6 { // every attempt of two deletes
+			pc.Fail("Delete", status.Error(codes.Unavailable, "down"))
+		}
+		call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"kite","text":"Gliders soar over mountain ridges."}]}`, http.StatusOK, nil)
+		var got struct {
+			Results []struct {
+				DocumentID string `json:"document_id"`
+				Text       string `json:"text"`
+			} `json:"results"`
+		}
+		call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"kites windy beaches","mode":"semantic","top_k":50}`, http.StatusOK, &got)
+		for _, r := range got.Results {
+			if strings.Contains(r.Text, "Kites") {
+				t.Fatalf("a stale vector of the replaced text was returned: %+v", r)
+			}
+		}
+		call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"gliders mountain ridges","mode":"semantic"}`, http.StatusOK, &got)
+		if len(got.Results) == 0 || got.Results[0].DocumentID != "kite" {
+			t.Fatalf("the replacement is not found by semantic search: %+v", got.Results)
+		}
+		for range 3 {
+			pc.Fail("Delete", status.Error(codes.Unavailable, "down"))
+		}
+		call(t, inst, "DELETE", "/v1/documents/kite", acct.Key, "", http.StatusNoContent, nil)
+		call(t, inst, "GET", "/v1/documents/kite", acct.Key, "", http.StatusNotFound, nil)
+		call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"gliders mountain ridges","mode":"semantic","top_k":50}`, http.StatusOK, &got)
+		for _, r := range got.Results {
+			if r.DocumentID == "kite" {
+				t.Fatalf("a deleted document was returned: %+v", r)
+			}
+		}
+	})
+
 	if logs := inst.Logs(); strings.Contains(logs, e2eServerKey) || strings.Contains(logs, e2ePineconeKey) {
 		t.Fatal("a key reached the logs")
 	}

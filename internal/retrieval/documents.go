@@ -80,6 +80,7 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 	}
 
 	out := make([]Stored, len(batch))
+	var replaced []string // chunk ids whose vectors go once the transaction commits
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		st, err := q.RetrievalStateBump(ctx, c.WorkspaceID)
@@ -183,12 +184,7 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		if err := s.index.Upsert(ctx, c.WorkspaceID, emb.Model(), vs); err != nil {
 			return dependency(err, "vector index")
 		}
-		if len(oldIDs) > 0 {
-			if err := s.index.Delete(ctx, c.WorkspaceID, oldIDs); err != nil {
-				s.forget(c.WorkspaceID, vs)
-				return dependency(err, "vector index")
-			}
-		}
+		replaced = oldIDs
 		for i, d := range batch {
 			out[i] = Stored{ID: d.ID, Chunks: len(d.chunks)}
 		}
@@ -200,6 +196,10 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		}
 		return nil, fmt.Errorf("retrieval: upsert: %w", err)
 	}
+	// Replaced chunks leave the index only once PostgreSQL no longer has them: a
+	// failure here leaves vectors naming chunks that no longer exist, which searches
+	// never return, whereas deleting first could lose vectors of a kept document.
+	s.forget(ctx, c.WorkspaceID, replaced)
 	return out, nil
 }
 
@@ -208,17 +208,17 @@ type chunkKey struct {
 	pos int32
 }
 
-// forget removes vectors written to the index by a write that then failed; they
-// are unreachable anyway, so this only saves the index the space.
-func (s *Service) forget(workspaceID uuid.UUID, vs []Vector) {
-	ids := make([]string, len(vs))
-	for i, v := range vs {
-		ids[i] = v.ID
+// forget removes from the index the vectors of chunks PostgreSQL no longer has.
+// They are unreachable anyway (searches only return chunks PostgreSQL has), so a
+// failure only costs the index space and is logged, not returned.
+func (s *Service) forget(ctx context.Context, workspaceID uuid.UUID, ids []string) {
+	if len(ids) == 0 {
+		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := s.index.Delete(ctx, workspaceID, ids); err != nil {
-		s.log.Warn("retrieval: could not remove orphan vectors", "workspace_id", workspaceID, "count", len(ids), "err", err)
+		s.log.Warn("retrieval: could not remove vectors of deleted chunks; they are never returned", "workspace_id", workspaceID, "count", len(ids), "err", err)
 	}
 }
 
@@ -278,13 +278,15 @@ func documentCapError(plans plan.Table, id plan.ID, stored, adding int) error {
 	return apperr.New(apperr.Forbidden, "%s.", msg)
 }
 
-// Delete removes a document; its chunks leave every index before it returns. It
-// returns not_found when the workspace has no such document.
+// Delete removes a document; its chunks leave every index before it returns,
+// PostgreSQL first, so a vector index that fails to delete keeps only vectors no
+// search returns. It returns not_found when the workspace has no such document.
 func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) error {
 	// No document can have an invalid id; PostgreSQL would refuse a NUL in it.
 	if ValidateID(id) != nil {
 		return errNoDocument
 	}
+	var gone []string // chunk ids whose vectors go once the transaction commits
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		st, err := q.RetrievalStateBump(ctx, workspaceID)
@@ -307,13 +309,14 @@ func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) 
 		}); err != nil {
 			return err
 		}
-		if err := s.index.Delete(ctx, workspaceID, ids); err != nil {
-			return dependency(err, "vector index")
-		}
+		gone = ids
 		return nil
 	})
 	if err != nil && apperr.As(err) == nil {
 		return fmt.Errorf("retrieval: delete: %w", err)
+	}
+	if err == nil {
+		s.forget(ctx, workspaceID, gone)
 	}
 	return err
 }
