@@ -13,7 +13,11 @@ import (
 // showHome renders the public landing page with the plan table.
 func (h *Handler) showHome(c echo.Context) error {
 	loggedIn := h.Sessions.GetString(c.Request().Context(), sessUserID) != ""
-	return render(c, http.StatusOK, views.Landing(csrfToken(c), loggedIn, PlanCards(h.Config.Plans, "")))
+	csrf := ""
+	if loggedIn { // the public page has no form for visitors; no session for them
+		csrf = csrfToken(c)
+	}
+	return render(c, http.StatusOK, views.Landing(csrf, loggedIn, PlanCards(h.Config.Plans, "")))
 }
 
 // PlanCards turns the plan table into pricing cards, marking current.

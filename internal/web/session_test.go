@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -114,5 +115,39 @@ func TestSessionSurvivesRestart(t *testing.T) {
 	body := servertest.ReadBody(t, resp)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "ada@example.com") {
 		t.Fatalf("dashboard on the new replica: %d; want the logged-in page", resp.StatusCode)
+	}
+}
+
+func TestReadingPublicPagesStoresNoSession(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	count := func() int {
+		var n int
+		if err := inst.Server.Pool().QueryRow(context.Background(), "SELECT count(*) FROM sessions").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for range 3 {
+		resp, err := http.Get(inst.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(resp.Header.Values("Set-Cookie")) != 0 {
+			t.Fatalf("GET /: %d, Set-Cookie %v; want 200 and no cookie", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+		}
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("reading the home page stored %d sessions", n)
+	}
+	// A page with a form needs its token, and so a session.
+	resp, err := http.Get(inst.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sessionCookie(t, resp)
+	if n := count(); n != 1 {
+		t.Fatalf("the log-in page stored %d sessions, want 1", n)
 	}
 }

@@ -91,17 +91,15 @@ func limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf gives the session a token and refuses unsafe requests that don't echo it in
-// the _csrf form field or the X-CSRF-Token header (htmx).
+// csrf refuses unsafe requests that don't echo the session's token in the _csrf
+// form field or the X-CSRF-Token header (htmx). The token is made the first time a
+// page renders a form (csrfToken), so visitors who only read public pages leave no
+// session row behind.
 func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
-		token := h.Sessions.GetString(ctx, sessCSRF)
-		if token == "" {
-			token = randomToken()
-			h.Sessions.Put(ctx, sessCSRF, token)
-		}
-		c.Set(sessCSRF, token)
+		st := &csrfState{sessions: h.Sessions, ctx: ctx, token: h.Sessions.GetString(ctx, sessCSRF)}
+		c.Set(sessCSRF, st)
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
@@ -110,11 +108,18 @@ func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		if got == "" {
 			got = c.FormValue("_csrf")
 		}
-		if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		if st.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.token)) != 1 {
 			return apperr.New(apperr.Forbidden, "This form has expired or did not come from Cairn. Reload the page and try again.")
 		}
 		return next(c)
 	}
+}
+
+// csrfState is the request's view of the session's CSRF token.
+type csrfState struct {
+	sessions *scs.SessionManager
+	ctx      context.Context
+	token    string
 }
 
 func randomToken() string {
@@ -123,9 +128,17 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// csrfToken returns the session's CSRF token for a form, creating it on first use.
 func csrfToken(c echo.Context) string {
-	t, _ := c.Get(sessCSRF).(string)
-	return t
+	st, _ := c.Get(sessCSRF).(*csrfState)
+	if st == nil {
+		return ""
+	}
+	if st.token == "" {
+		st.token = randomToken()
+		st.sessions.Put(st.ctx, sessCSRF, st.token)
+	}
+	return st.token
 }
 
 // requireUser sends visitors without a session to the log-in page and loads the
