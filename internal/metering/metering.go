@@ -122,6 +122,13 @@ func (s *Service) AllowIP(ctx context.Context, ip string) Decision {
 	return s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ip}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay))
 }
 
+// AllowDashboardSearch takes one search from the workspace's dashboard budget: the
+// plan's per-minute rate, as for one key, so a session cookie is no unmetered way
+// around the API's limits.
+func (s *Service) AllowDashboardSearch(ctx context.Context, workspaceID uuid.UUID, p plan.ID) Decision {
+	return s.limiter.Allow(ctx, Subject{Scope: ScopeDashboardSearch, ID: workspaceID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
+}
+
 // AllowForm takes one submission of the log-in or sign-up form (scope ScopeLogin
 // or ScopeSignup) from ip's budget.
 func (s *Service) AllowForm(ctx context.Context, scope Scope, ip string) Decision {

@@ -24,9 +24,10 @@ const (
 	ScopeIP                      // an IP calling /v1 without a valid key
 	ScopeLogin                   // an IP posting the log-in form
 	ScopeSignup                  // an IP posting the sign-up form
+	ScopeDashboardSearch         // a workspace searching from the dashboard, at its plan's per-minute rate
 )
 
-var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup"}
+var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search"}
 
 func (s Scope) String() string { return scopeNames[s] }
 
@@ -168,7 +169,7 @@ func (l *Limiter) allowRedis(ctx context.Context, s Subject, limit Limit) (Decis
 // schedule computed for the old one.
 func redisKey(s Subject, limit Limit) string {
 	id := s.Name
-	if s.Scope == ScopeKey {
+	if s.ID != uuid.Nil { // keys and workspaces are named by id, IPs by Name
 		id = s.ID.String()
 	}
 	return "cairn:" + s.Scope.String() + ":" + id + ":" + strconv.Itoa(limit.Rate) + "/" + limit.Window

@@ -115,6 +115,17 @@ func TestLimiter(t *testing.T) {
 		}
 	})
 
+	t.Run("RedisBudgetsOfTwoWorkspacesAreSeparate", func(t *testing.T) {
+		l := NewLimiter(sharedRedis(t), log, nil)
+		a, b := Subject{Scope: ScopeDashboardSearch, ID: uuid.New()}, Subject{Scope: ScopeDashboardSearch, ID: uuid.New()}
+		for range 5 {
+			l.Allow(context.Background(), a, PerMinute(5))
+		}
+		if d := l.Allow(context.Background(), b, PerMinute(5)); !d.Allowed || d.Remaining != 4 {
+			t.Fatalf("another workspace's budget was spent by the first: %+v", d)
+		}
+	})
+
 	t.Run("RedisAndInProcessAgree", func(t *testing.T) {
 		rdb := sharedRedis(t)
 		r, local := NewLimiter(rdb, log, nil), NewLimiter(nil, log, nil)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -30,6 +31,13 @@ func (h *Handler) searchDocuments(c echo.Context) error {
 		d.Searched = true
 		q, err := retrieval.CheckQuery("query", d.Query)
 		var results []retrieval.Result
+		if err == nil {
+			if lim := h.Meter.AllowDashboardSearch(c.Request().Context(), ws.ID, ws.Plan); !lim.Allowed {
+				wait := max(int(math.Ceil(lim.RetryAfter.Seconds())), 1)
+				err = &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
+					Message: fmt.Sprintf("Too many searches this minute for the %s plan. Wait %s and try again.", h.Config.Plans.Get(ws.Plan).Name, waitText(wait))}
+			}
+		}
 		if err == nil {
 			results, err = h.Retrieval.Search(c.Request().Context(), retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan},
 				retrieval.SearchInput{Query: q, TopK: 10, Mode: retrieval.Hybrid})

@@ -86,3 +86,19 @@ func TestDocumentsPage(t *testing.T) {
 		}
 	})
 }
+
+func TestDashboardSearchFollowsThePlansRate(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "3"})
+	acct := inst.NewAccount(t, plan.Free)
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, "correct horse battery")
+	for i := range 3 {
+		if status, page := b.Get("/dashboard/documents/search?q=tea"); status != 200 || strings.Contains(page, "Too many searches") {
+			t.Fatalf("search %d within the rate: %d", i+1, status)
+		}
+	}
+	status, page := b.Get("/dashboard/documents/search?q=tea")
+	if status != 200 || !strings.Contains(page, "Too many searches this minute for the Free plan") {
+		t.Fatalf("search over the rate: %d, no rate-limit message:\n%s", status, page)
+	}
+}
