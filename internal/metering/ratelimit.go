@@ -20,11 +20,11 @@ type Scope uint8
 
 // The scopes Cairn limits.
 const (
-	ScopeKey    Scope = iota + 1 // an API key, at its plan's per-minute rate
-	ScopeIP                      // an IP calling /v1 without a valid key
-	ScopeLogin                   // an IP posting the log-in form
-	ScopeSignup                  // an IP posting the sign-up form
-	ScopeDashboardSearch         // a workspace searching from the dashboard, at its plan's per-minute rate
+	ScopeKey             Scope = iota + 1 // an API key, at its plan's per-minute rate
+	ScopeIP                               // an IP calling /v1 without a valid key
+	ScopeLogin                            // an IP posting the log-in form
+	ScopeSignup                           // an IP posting the sign-up form
+	ScopeDashboardSearch                  // a workspace searching from the dashboard, at its plan's per-minute rate
 )
 
 var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search"}
