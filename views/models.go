@@ -36,6 +36,8 @@ type AuthForm struct {
 	Error         string
 	EmailError    string
 	PasswordError string
+	// Next is where a successful log-in goes (a dashboard path), kept across the form.
+	Next string
 }
 
 // Overview is the dashboard's landing page.

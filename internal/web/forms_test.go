@@ -178,3 +178,35 @@ func TestKeyCreationBadInputs(t *testing.T) {
 		}
 	})
 }
+
+func TestLogInReturnsToThePageThatAskedForIt(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, "free")
+	b := inst.NewBrowser(t)
+	resp, err := b.Client.Get(inst.URL + "/dashboard/usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || loc != "/login?next=%2Fdashboard%2Fusage" {
+		t.Fatalf("logged out: %d to %q", resp.StatusCode, loc)
+	}
+	_, page := b.Get(loc)
+	if !strings.Contains(page, `action="/login?next=%2Fdashboard%2Fusage"`) {
+		t.Fatalf("the log-in form drops the destination:\n%s", page)
+	}
+	resp, body := b.Post("/login?next=%2Fdashboard%2Fusage", url.Values{
+		"_csrf": {b.CSRF(loc)}, "email": {acct.Email}, "password": {"correct horse battery"},
+	})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/usage" {
+		t.Fatalf("log in: %d to %q: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+
+	t.Run("ForeignDestinationIsDropped", func(t *testing.T) {
+		_, page := inst.NewBrowser(t).Get("/login?next=" + url.QueryEscape("//evil.example/dashboard"))
+		if strings.Contains(page, "evil.example") || !strings.Contains(page, `action="/login"`) {
+			t.Fatalf("a foreign destination reached the form:\n%s", page)
+		}
+	})
+}

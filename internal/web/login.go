@@ -14,7 +14,7 @@ func (h *Handler) showLogin(c echo.Context) error {
 	if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
 		return c.Redirect(http.StatusSeeOther, "/dashboard")
 	}
-	return render(c, http.StatusOK, views.Login(views.AuthForm{CSRF: csrfToken(c)}))
+	return render(c, http.StatusOK, views.Login(views.AuthForm{CSRF: csrfToken(c), Next: nextParam(c)}))
 }
 
 // login checks the credentials (throttled per email and IP) and starts a session.
@@ -36,6 +36,14 @@ func (h *Handler) login(c echo.Context) error {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
+}
+
+// nextParam returns the request's post-login destination if it is a safe one, else "".
+func nextParam(c echo.Context) string {
+	if n := c.QueryParam("next"); n != "" && safeNext(n) == n {
+		return n
+	}
+	return ""
 }
 
 // safeNext allows only same-site dashboard paths as a post-login destination.

@@ -51,7 +51,7 @@ func (h *Handler) authFormError(c echo.Context, err error, email string, page fu
 	if e == nil {
 		return err
 	}
-	f := views.AuthForm{CSRF: csrfToken(c), Email: email, Error: e.Message}
+	f := views.AuthForm{CSRF: csrfToken(c), Email: email, Error: e.Message, Next: nextParam(c)}
 	switch e.Field {
 	case "email":
 		f.EmailError, f.Error = e.Message, ""
