@@ -45,6 +45,8 @@ commands:
   admin create-key --workspace <id or owner email> --name <name>
   admin sync-billing --workspace <id or owner email>
                              re-read the workspace's subscriptions from Stripe and apply them
+  admin reindex --workspace <id or owner email>
+                             write the workspace's vectors from PostgreSQL to the vector index again
   version                    print the version
 
 Configuration is read from the environment; see README.md.
@@ -94,7 +96,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 
 func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("admin: want a subcommand: set-plan, create-key or sync-billing")
+		return errors.New("admin: want a subcommand: set-plan, create-key, sync-billing or reindex")
 	}
 	sub, args := args[0], args[1:]
 	fs := flag.NewFlagSet("admin "+sub, flag.ContinueOnError)
@@ -147,8 +149,20 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 		}
 		fmt.Fprintf(stdout, "workspace %s (%s): plan %s → %s (from Stripe)\n", ws.ID, ws.Name, ws.Plan, p)
 		return nil
+	case "reindex":
+		svc, closeIndex, err := server.NewRetrieval(cfg, pool, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer closeIndex()
+		n, err := svc.Reindex(ctx, ws.ID)
+		if err != nil {
+			return adminError(err)
+		}
+		fmt.Fprintf(stdout, "workspace %s (%s): %d vectors written to the vector index\n", ws.ID, ws.Name, n)
+		return nil
 	}
-	return fmt.Errorf("admin: unknown subcommand %q (want set-plan, create-key or sync-billing)", sub)
+	return fmt.Errorf("admin: unknown subcommand %q (want set-plan, create-key, sync-billing or reindex)", sub)
 }
 
 // adminError shows a domain error's message rather than its code prefix.

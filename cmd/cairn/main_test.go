@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbtest"
+	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/server"
 )
 
 func runWith(t *testing.T, env map[string]string, args ...string) (string, error) {
@@ -83,6 +88,25 @@ func TestAdminCommands(t *testing.T) {
 		out, err := runWith(t, env, "admin", "set-plan", "--workspace", ws.ID.String(), "--plan", "Enterprise")
 		if err != nil || !strings.Contains(out, "free → enterprise") {
 			t.Fatalf("set-plan: %q %v", out, err)
+		}
+	})
+	t.Run("ReindexWritesTheStoredVectors", func(t *testing.T) {
+		cfg, err := config.Load(func(k string) string { return env[k] }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, closeIndex, err := server.NewRetrieval(cfg, pool, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer closeIndex()
+		if _, err := rs.Upsert(context.Background(), retrieval.Caller{WorkspaceID: ws.ID, Plan: plan.Pro},
+			[]retrieval.DocumentInput{{ID: "a", Text: "Kites fly on windy beaches."}}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := runWith(t, env, "admin", "reindex", "--workspace", "owner@example.com")
+		if err != nil || !strings.Contains(out, ": 1 vectors written") {
+			t.Fatalf("reindex: %q %v", out, err)
 		}
 	})
 	for _, tc := range []struct {

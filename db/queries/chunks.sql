@@ -109,3 +109,7 @@ SELECT v.chunk_id, v.embedding
 FROM (SELECT unnest(@chunk_ids::bigint[]) AS id) AS i
 JOIN chunk_vectors v ON v.chunk_id = i.id
 WHERE v.workspace_id = @workspace_id AND v.model = @model::text;
+
+-- name: ChunkVectorModels :many
+-- The models a workspace has vectors of, for rebuilding a vector index.
+SELECT DISTINCT model FROM chunk_vectors WHERE workspace_id = @workspace_id ORDER BY model;

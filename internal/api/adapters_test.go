@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -281,5 +282,47 @@ func TestCallerOpenAIKey(t *testing.T) {
 
 	if strings.Contains(inst.Logs(), e2eCallerKey) {
 		t.Fatal("the caller's key reached the logs")
+	}
+}
+
+func TestReindexRefillsAnEmptyPineconeFromPostgreSQL(t *testing.T) {
+	first, oa, _ := withAdapters(t, e2eServerKey)
+	acct := first.NewAccount(t, plan.Pro)
+	call(t, first, "POST", "/v1/documents", acct.Key, `{"documents":[
+		{"id":"tides","text":"The Moon makes the tides.","metadata":{"topic":"sea"}},
+		{"id":"bread","text":"Sourdough needs a lively starter.","metadata":{"topic":"food"}}]}`, http.StatusOK, nil)
+
+	// A second replica on the same database, but with an empty Pinecone index: the
+	// namespace was lost.
+	fresh := pineconetest.Start(t, e2ePineconeKey)
+	second := servertest.StartOn(t, first.DatabaseURL, map[string]string{
+		"OPENAI_API_KEY": e2eServerKey, "OPENAI_BASE_URL": oa.BaseURL(),
+		"PINECONE_API_KEY": e2ePineconeKey, "PINECONE_INDEX_HOST": fresh.Host(),
+	})
+	search := func() []string {
+		var got struct {
+			Results []struct {
+				DocumentID string `json:"document_id"`
+			} `json:"results"`
+		}
+		call(t, second, "POST", "/v1/search", acct.Key, `{"query":"what makes the tides","mode":"semantic","filter":{"topic":"sea"}}`, http.StatusOK, &got)
+		var ids []string
+		for _, r := range got.Results {
+			ids = append(ids, r.DocumentID)
+		}
+		return ids
+	}
+	if ids := search(); len(ids) != 0 {
+		t.Fatalf("an empty index found %v", ids)
+	}
+	n, err := second.Server.Retrieval().Reindex(context.Background(), acct.WorkspaceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 || len(fresh.Namespace(acct.WorkspaceID.String())) != 2 {
+		t.Fatalf("reindex wrote %d vectors, the namespace holds %d; want 2 (one chunk per document)", n, len(fresh.Namespace(acct.WorkspaceID.String())))
+	}
+	if ids := search(); len(ids) != 1 || ids[0] != "tides" {
+		t.Fatalf("after reindex, a filtered semantic search found %v, want [tides]", ids)
 	}
 }

@@ -1,33 +1,38 @@
 package server
 
 import (
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retrieval/openai"
 	"github.com/cairn-dev/cairn/internal/retrieval/pinecone"
 )
 
-// newRetrieval picks the retrieval service's embedders and vector index from the
-// configuration: the local embedder and builtin index unless OpenAI and Pinecone
-// are configured. Callers may always bring their own OpenAI key (OpenAI-API-Key);
-// the server's own key, when set, serves everyone.
-func (s *Server) newRetrieval() (*retrieval.Service, error) {
-	cfg := s.cfg
+// NewRetrieval builds the retrieval service from the configuration: the local
+// embedder and builtin index unless OpenAI and Pinecone are configured. Callers may
+// always bring their own OpenAI key (OpenAI-API-Key); the server's own key, when
+// set, serves everyone. close releases the vector index's connection.
+func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (svc *retrieval.Service, close func(), err error) {
 	o := retrieval.Options{
-		Pool:       s.pool,
+		Pool:       pool,
 		Plans:      cfg.Plans,
 		Local:      retrieval.NewLocalEmbedder(cfg.Retrieval.LocalEmbeddingDim),
-		OpenAI:     openai.New(cfg.OpenAI, openai.WithLogger(s.log)),
+		OpenAI:     openai.New(cfg.OpenAI, openai.WithLogger(log)),
 		ServerKey:  cfg.OpenAI.APIKey != "",
 		CacheBytes: cfg.Retrieval.VectorCacheBytes,
-		Log:        s.log,
+		Log:        log,
 	}
+	close = func() {}
 	if cfg.Pinecone.Enabled() {
 		index, err := pinecone.New(cfg.Pinecone)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Index = index
-		s.closers = append(s.closers, func() { _ = index.Close() })
+		close = func() { _ = index.Close() }
 	}
-	return retrieval.NewService(o), nil
+	return retrieval.NewService(o), close, nil
 }

@@ -126,10 +126,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	if s.retrieval, err = s.newRetrieval(); err != nil {
+	var closeIndex func()
+	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, log); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	s.closers = append(s.closers, closeIndex)
 	api.New(api.Deps{Keys: s.keys, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
 	web.New(web.Deps{
 		Config: cfg, Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Meter: meter,

@@ -312,6 +312,31 @@ func (q *Queries) ChunkVectorLoad(ctx context.Context, arg ChunkVectorLoadParams
 	return items, nil
 }
 
+const chunkVectorModels = `-- name: ChunkVectorModels :many
+SELECT DISTINCT model FROM chunk_vectors WHERE workspace_id = $1 ORDER BY model
+`
+
+// The models a workspace has vectors of, for rebuilding a vector index.
+func (q *Queries) ChunkVectorModels(ctx context.Context, workspaceID uuid.UUID) ([]string, error) {
+	rows, err := q.db.Query(ctx, chunkVectorModels, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var model string
+		if err := rows.Scan(&model); err != nil {
+			return nil, err
+		}
+		items = append(items, model)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const termStatsAdd = `-- name: TermStatsAdd :exec
 INSERT INTO term_stats (workspace_id, lexeme, chunks)
 SELECT $1, u.lexeme, count(*)::int
