@@ -199,12 +199,7 @@ func TestOpenAIAndPinecone(t *testing.T) {
 			pc.Fail("Delete", status.Error(codes.Unavailable, "down"))
 		}
 		call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"kite","text":"Gliders soar over mountain ridges."}]}`, http.StatusOK, nil)
-		var got struct {
-			Results []struct {
-				DocumentID string `json:"document_id"`
-				Text       string `json:"text"`
-			} `json:"results"`
-		}
+		var got searchResults
 		call(t, inst, "POST", "/v1/search", acct.Key, `{"query":"kites windy beaches","mode":"semantic","top_k":50}`, http.StatusOK, &got)
 		for _, r := range got.Results {
 			if strings.Contains(r.Text, "Kites") {
@@ -300,11 +295,7 @@ func TestReindexRefillsAnEmptyPineconeFromPostgreSQL(t *testing.T) {
 		"PINECONE_API_KEY": e2ePineconeKey, "PINECONE_INDEX_HOST": fresh.Host(),
 	})
 	search := func() []string {
-		var got struct {
-			Results []struct {
-				DocumentID string `json:"document_id"`
-			} `json:"results"`
-		}
+		var got searchResults
 		call(t, second, "POST", "/v1/search", acct.Key, `{"query":"what makes the tides","mode":"semantic","filter":{"topic":"sea"}}`, http.StatusOK, &got)
 		var ids []string
 		for _, r := range got.Results {
