@@ -32,7 +32,7 @@ func (a *API) answer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := retrieval.ParseAnswer(body)
+	in, err := parseAnswer(body)
 	if err != nil {
 		return err
 	}

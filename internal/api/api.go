@@ -19,9 +19,6 @@ import (
 	"github.com/cairn-dev/cairn/internal/retrieval"
 )
 
-// MaxBodyBytes is the largest request body the API reads.
-const MaxBodyBytes = 10 << 20
-
 // Deps are the services the API calls.
 type Deps struct {
 	Keys        *apikey.Service

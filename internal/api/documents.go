@@ -81,7 +81,7 @@ func (a *API) upsertDocuments(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	docs, err := retrieval.ParseUpsert(body)
+	docs, err := parseUpsert(body)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (a *API) upsertDocuments(c echo.Context) error {
 
 // listDocuments pages through the workspace's documents, newest first.
 func (a *API) listDocuments(c echo.Context) error {
-	limit, err := retrieval.ParseListLimit(c.QueryParam("limit"))
+	limit, err := parseListLimit(c.QueryParam("limit"))
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/cairn-dev/cairn/internal/retrieval"
 )
 
 type searchResponse struct {
@@ -28,7 +26,7 @@ func (a *API) search(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	in, err := retrieval.ParseSearch(body)
+	in, err := parseSearch(body)
 	if err != nil {
 		return err
 	}

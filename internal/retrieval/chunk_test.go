@@ -4,63 +4,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/cairn-dev/cairn/internal/apperr"
 )
-
-// FuzzParseRequests feeds arbitrary bodies to every request decoder: none may
-// panic, every refusal is a 4xx naming a field, and what is accepted is within the
-// contract's limits. The seeds run with every `go test`.
-func FuzzParseRequests(f *testing.F) {
-	for _, s := range []string{
-		`{"documents":[{"text":"hello","title":"t","url":"https://x","metadata":{"a":1,"b":"c","d":true}}]}`,
-		`{"documents":[{"id":"x","text":"a"},{"id":"x","text":"b"}]}`,
-		`{"documents":[{"text":"a","metadata":{"a":{"b":1}}}]}`,
-		`{"query":"tides","top_k":5,"mode":"hybrid","filter":{"lang":"en","n":{"$in":[1,2]}}}`,
-		`{"query":"a","filter":{"n":{"$gt":1}}}`,
-		`{"question":"why?","stream":true,"top_k":50}`,
-		`{"documents":`, `[]`, `null`, ``, `{"a":1,"a":2}`, `{"query":"\u0000"}`,
-		`{"top_k":1e400,"query":"x"}`, `{"documents":[{"text":"` + strings.Repeat("é", 300) + `"}]}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		check := func(err error) {
-			if err == nil {
-				return
-			}
-			e := apperr.As(err)
-			if e == nil || (e.Code != apperr.Invalid && e.Code != apperr.TooLarge) || e.Field == "" {
-				t.Fatalf("%q: %v is not a 4xx naming a field", body, err)
-			}
-		}
-		docs, err := ParseUpsert(body)
-		check(err)
-		if err == nil {
-			if len(docs) < 1 || len(docs) > MaxBatch {
-				t.Fatalf("accepted %d documents", len(docs))
-			}
-			for _, d := range docs {
-				if strings.TrimSpace(d.Text) == "" || len(d.Text) > MaxTextBytes || len(d.Metadata) > MaxMetadataKeys {
-					t.Fatalf("accepted %+v", d)
-				}
-				if d.ID != "" && ValidateID(d.ID) != nil {
-					t.Fatalf("accepted id %q", d.ID)
-				}
-			}
-		}
-		s, err := ParseSearch(body)
-		check(err)
-		if err == nil && (s.TopK < 1 || s.TopK > MaxTopK || s.Query == "" || (s.Mode != Hybrid && s.Mode != Semantic && s.Mode != Keyword)) {
-			t.Fatalf("accepted %+v", s)
-		}
-		a, err := ParseAnswer(body)
-		check(err)
-		if err == nil && (a.TopK < 1 || a.TopK > MaxTopK || a.Question == "") {
-			t.Fatalf("accepted %+v", a)
-		}
-	})
-}
 
 func TestChunker(t *testing.T) {
 	t.Run("ShortTextIsOneChunk", func(t *testing.T) {

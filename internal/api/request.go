@@ -1,4 +1,4 @@
-package retrieval
+package api
 
 import (
 	"bytes"
@@ -12,58 +12,23 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/retrieval"
 )
 
-// Limits of the public contract (shared/API.md).
+// Limits of the public contract (shared/API.md) that requests are held to.
 const (
-	MaxBatch         = 100
-	MaxTextBytes     = 1 << 20
-	MaxIDLen         = 256
-	MaxMetadataKeys  = 40
-	MaxMetadataBytes = 8 << 10
-	MaxTitleLen      = 1000
-	MaxURLLen        = 4096
-	MaxQueryLen      = 4000
-	MaxTopK          = 50
-	DefaultTopK      = 5
-	MaxListLimit     = 100
-	DefaultListLimit = 20
+	maxBatch         = 100
+	maxTextBytes     = 1 << 20
+	maxMetadataKeys  = 40
+	maxMetadataBytes = 8 << 10
+	maxTitleLen      = 1000
+	maxURLLen        = 4096
+	maxTopK          = 50
+	defaultTopK      = 5
+	maxListLimit     = 100
+	defaultListLimit = 20
 	maxFilterValues  = 100
 )
-
-// Mode is a search mode.
-type Mode string
-
-// The search modes.
-const (
-	Hybrid   Mode = "hybrid"
-	Semantic Mode = "semantic"
-	Keyword  Mode = "keyword"
-)
-
-// DocumentInput is one validated document of an upsert.
-type DocumentInput struct {
-	ID       string // empty: one is generated
-	Text     string
-	Title    string
-	URL      string
-	Metadata map[string]any // string, float64 or bool values
-}
-
-// SearchInput is a validated search request.
-type SearchInput struct {
-	Query  string
-	TopK   int
-	Mode   Mode
-	Filter Filter
-}
-
-// AnswerInput is a validated answer request.
-type AnswerInput struct {
-	Question string
-	TopK     int
-	Stream   bool
-}
 
 // object is a JSON object being read field by field, so every error names the
 // field's full path and unknown fields are refused rather than silently ignored.
@@ -234,8 +199,8 @@ func (o *object) boolean(key string) (bool, error) {
 	return b, nil
 }
 
-// ParseUpsert decodes and validates a POST /v1/documents body.
-func ParseUpsert(body []byte) ([]DocumentInput, error) {
+// parseUpsert decodes and validates a POST /v1/documents body.
+func parseUpsert(body []byte) ([]retrieval.DocumentInput, error) {
 	o, err := parseObject(body, "")
 	if err != nil {
 		return nil, err
@@ -254,11 +219,11 @@ func ParseUpsert(body []byte) ([]DocumentInput, error) {
 	switch {
 	case len(items) == 0:
 		return nil, apperr.Field("documents", "send at least one document")
-	case len(items) > MaxBatch:
+	case len(items) > maxBatch:
 		return nil, &apperr.Error{Code: apperr.TooLarge, Field: "documents",
-			Message: fmt.Sprintf("documents: at most %d documents per request; this one has %d", MaxBatch, len(items))}
+			Message: fmt.Sprintf("documents: at most %d documents per request; this one has %d", maxBatch, len(items))}
 	}
-	docs := make([]DocumentInput, len(items))
+	docs := make([]retrieval.DocumentInput, len(items))
 	ids := map[string]int{}
 	for i, item := range items {
 		path := fmt.Sprintf("documents[%d]", i)
@@ -277,8 +242,8 @@ func ParseUpsert(body []byte) ([]DocumentInput, error) {
 	return docs, nil
 }
 
-func parseDocument(raw []byte, path string) (DocumentInput, error) {
-	var d DocumentInput
+func parseDocument(raw []byte, path string) (retrieval.DocumentInput, error) {
+	var d retrieval.DocumentInput
 	o, err := parseObject(raw, path)
 	if err != nil {
 		return d, err
@@ -288,7 +253,7 @@ func parseDocument(raw []byte, path string) (DocumentInput, error) {
 		return d, err
 	}
 	if hasID {
-		if err := ValidateID(id); err != nil {
+		if err := retrieval.ValidateID(id); err != nil {
 			return d, apperr.Field(path+".id", "%v", err)
 		}
 		d.ID = id
@@ -297,7 +262,7 @@ func parseDocument(raw []byte, path string) (DocumentInput, error) {
 		return d, err
 	}
 	switch {
-	case len(d.Text) > MaxTextBytes:
+	case len(d.Text) > maxTextBytes:
 		return d, &apperr.Error{Code: apperr.TooLarge, Field: path + ".text",
 			Message: fmt.Sprintf("%s.text: at most 1 MiB of text per document; this one has %d bytes", path, len(d.Text))}
 	case strings.TrimSpace(d.Text) == "":
@@ -306,15 +271,15 @@ func parseDocument(raw []byte, path string) (DocumentInput, error) {
 	if d.Title, _, err = o.str("title", false); err != nil {
 		return d, err
 	}
-	if utf8.RuneCountInString(d.Title) > MaxTitleLen {
-		return d, apperr.Field(path+".title", "at most %d characters", MaxTitleLen)
+	if utf8.RuneCountInString(d.Title) > maxTitleLen {
+		return d, apperr.Field(path+".title", "at most %d characters", maxTitleLen)
 	}
 	d.Title = strings.TrimSpace(d.Title)
 	if d.URL, _, err = o.str("url", false); err != nil {
 		return d, err
 	}
-	if len(d.URL) > MaxURLLen || strings.ContainsFunc(d.URL, unicode.IsControl) {
-		return d, apperr.Field(path+".url", "must be a URL of at most %d characters without control characters", MaxURLLen)
+	if len(d.URL) > maxURLLen || strings.ContainsFunc(d.URL, unicode.IsControl) {
+		return d, apperr.Field(path+".url", "must be a URL of at most %d characters without control characters", maxURLLen)
 	}
 	if md := o.raw("metadata"); md != nil {
 		if d.Metadata, err = parseMetadata(md, path+".metadata"); err != nil {
@@ -324,30 +289,16 @@ func parseDocument(raw []byte, path string) (DocumentInput, error) {
 	return d, o.unknown()
 }
 
-// ValidateID checks a client document id: 1 to 256 printable characters.
-func ValidateID(id string) error {
-	n := utf8.RuneCountInString(id)
-	switch {
-	case n == 0:
-		return errors.New("must not be empty")
-	case n > MaxIDLen:
-		return fmt.Errorf("at most %d characters", MaxIDLen)
-	case !utf8.ValidString(id) || strings.ContainsFunc(id, func(r rune) bool { return !unicode.IsPrint(r) }):
-		return errors.New("must be printable characters only")
-	}
-	return nil
-}
-
 // parseMetadata reads a flat object of string, number and boolean values.
 func parseMetadata(raw []byte, path string) (map[string]any, error) {
 	o, err := parseObject(raw, path)
 	if err != nil {
 		return nil, err
 	}
-	if len(o.fields) > MaxMetadataKeys {
-		return nil, apperr.Field(path, "at most %d keys; this has %d", MaxMetadataKeys, len(o.fields))
+	if len(o.fields) > maxMetadataKeys {
+		return nil, apperr.Field(path, "at most %d keys; this has %d", maxMetadataKeys, len(o.fields))
 	}
-	if len(bytes.TrimSpace(raw)) > MaxMetadataBytes {
+	if len(bytes.TrimSpace(raw)) > maxMetadataBytes {
 		return nil, apperr.Field(path, "at most 8 KiB of JSON")
 	}
 	m := make(map[string]any, len(o.fields))
@@ -392,9 +343,9 @@ func scalar(raw json.RawMessage, path string) (any, error) {
 	return nil, apperr.Field(path, "must be a string, number or boolean (metadata is flat)")
 }
 
-// ParseSearch decodes and validates a POST /v1/search body.
-func ParseSearch(body []byte) (SearchInput, error) {
-	var in SearchInput
+// parseSearch decodes and validates a POST /v1/search body.
+func parseSearch(body []byte) (retrieval.SearchInput, error) {
+	var in retrieval.SearchInput
 	o, err := parseObject(body, "")
 	if err != nil {
 		return in, err
@@ -402,18 +353,18 @@ func ParseSearch(body []byte) (SearchInput, error) {
 	if in.Query, err = query(o, "query"); err != nil {
 		return in, err
 	}
-	if in.TopK, err = o.integer("top_k", DefaultTopK, 1, MaxTopK); err != nil {
+	if in.TopK, err = o.integer("top_k", defaultTopK, 1, maxTopK); err != nil {
 		return in, err
 	}
 	mode, has, err := o.str("mode", false)
 	if err != nil {
 		return in, err
 	}
-	in.Mode = Hybrid
+	in.Mode = retrieval.Hybrid
 	if has {
-		switch Mode(mode) {
-		case Hybrid, Semantic, Keyword:
-			in.Mode = Mode(mode)
+		switch retrieval.Mode(mode) {
+		case retrieval.Hybrid, retrieval.Semantic, retrieval.Keyword:
+			in.Mode = retrieval.Mode(mode)
 		default:
 			return in, apperr.Field("mode", "must be \"hybrid\", \"semantic\" or \"keyword\"")
 		}
@@ -431,37 +382,19 @@ func query(o *object, key string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return CheckQuery(key, q)
-}
-
-// CheckQuery validates a search query that did not come through a JSON body (the
-// dashboard's search box) and returns it trimmed. PostgreSQL refuses NUL and
-// invalid UTF-8, so both are the caller's error rather than the database's.
-func CheckQuery(key, q string) (string, error) {
-	q = strings.TrimSpace(q)
-	switch {
-	case !utf8.ValidString(q):
-		return "", apperr.Field(key, "must be valid UTF-8")
-	case strings.ContainsRune(q, 0):
-		return "", apperr.Field(key, "must not contain NUL characters")
-	case q == "":
-		return "", apperr.Field(key, "must not be empty")
-	case utf8.RuneCountInString(q) > MaxQueryLen:
-		return "", apperr.Field(key, "at most %d characters", MaxQueryLen)
-	}
-	return q, nil
+	return retrieval.CheckQuery(key, q)
 }
 
 // parseFilter reads {"key": value} and {"key": {"$in": [values]}}.
-func parseFilter(raw []byte) (Filter, error) {
+func parseFilter(raw []byte) (retrieval.Filter, error) {
 	o, err := parseObject(raw, "filter")
 	if err != nil {
 		return nil, err
 	}
-	if len(o.fields) > MaxMetadataKeys {
-		return nil, apperr.Field("filter", "at most %d keys", MaxMetadataKeys)
+	if len(o.fields) > maxMetadataKeys {
+		return nil, apperr.Field("filter", "at most %d keys", maxMetadataKeys)
 	}
-	f := Filter{}
+	f := retrieval.Filter{}
 	for k, v := range o.fields {
 		kp := fieldPath("filter", k)
 		if t := bytes.TrimSpace(v); len(t) > 0 && t[0] == '{' {
@@ -498,9 +431,9 @@ func parseFilter(raw []byte) (Filter, error) {
 	return f, nil
 }
 
-// ParseAnswer decodes and validates a POST /v1/answer body.
-func ParseAnswer(body []byte) (AnswerInput, error) {
-	var in AnswerInput
+// parseAnswer decodes and validates a POST /v1/answer body.
+func parseAnswer(body []byte) (retrieval.AnswerInput, error) {
+	var in retrieval.AnswerInput
 	o, err := parseObject(body, "")
 	if err != nil {
 		return in, err
@@ -508,7 +441,7 @@ func ParseAnswer(body []byte) (AnswerInput, error) {
 	if in.Question, err = query(o, "question"); err != nil {
 		return in, err
 	}
-	if in.TopK, err = o.integer("top_k", DefaultTopK, 1, MaxTopK); err != nil {
+	if in.TopK, err = o.integer("top_k", defaultTopK, 1, maxTopK); err != nil {
 		return in, err
 	}
 	if in.Stream, err = o.boolean("stream"); err != nil {
@@ -517,14 +450,14 @@ func ParseAnswer(body []byte) (AnswerInput, error) {
 	return in, o.unknown()
 }
 
-// ParseListLimit reads GET /v1/documents's limit parameter.
-func ParseListLimit(s string) (int, error) {
+// parseListLimit reads GET /v1/documents's limit parameter.
+func parseListLimit(s string) (int, error) {
 	if s == "" {
-		return DefaultListLimit, nil
+		return defaultListLimit, nil
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > MaxListLimit {
-		return 0, apperr.Field("limit", "must be a whole number from 1 to %d", MaxListLimit)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, apperr.Field("limit", "must be a whole number from 1 to %d", maxListLimit)
 	}
 	return n, nil
 }
