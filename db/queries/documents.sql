@@ -52,3 +52,10 @@ WHERE workspace_id = @workspace_id
   AND (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, @after_id::text))
 ORDER BY created_at DESC, id DESC
 LIMIT @lim::int;
+
+-- name: DocumentCapCheck :one
+-- How many documents the workspace stores and how many of ids it has already,
+-- read without locks so a batch over the plan's cap is refused before it is
+-- chunked and embedded; the writing transaction checks again under its lock.
+SELECT coalesce((SELECT s.documents FROM retrieval_state s WHERE s.workspace_id = @workspace_id), 0)::int AS stored,
+       (SELECT count(*) FROM documents d WHERE d.workspace_id = @workspace_id AND d.id = ANY(@ids::text[]))::int AS existing;

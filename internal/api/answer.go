@@ -66,6 +66,7 @@ func (a *API) answer(c echo.Context) error {
 		if !started {
 			return err
 		}
+		markFailed(c) // the 200 went out, but the answer did not
 		e := apperr.As(err)
 		if e == nil || e.Code == apperr.Internal {
 			a.Log.Error("answer stream failed", "request_id", reqctx.RequestID(c), "err", err)
@@ -77,7 +78,7 @@ func (a *API) answer(c echo.Context) error {
 	}
 	start()
 	if err := writeEvent(c, "citations", map[string]any{"citations": toCitations(ans.Citations)}); err != nil {
-		return nil // the client went away
+		return nil // the client went away after the answer's text: the work was done
 	}
 	_ = writeEvent(c, "done", map[string]string{"mode": ans.Mode})
 	return nil

@@ -40,9 +40,15 @@ type listResponse struct {
 
 // caller is the retrieval caller of an authenticated request; the OpenAI-API-Key
 // header travels with it for this request only.
+// A billable request's caller carries its quota charge, which the service takes
+// before any expensive work.
 func caller(c echo.Context) retrieval.Caller {
 	p := principal(c)
-	return retrieval.Caller{WorkspaceID: p.WorkspaceID, Plan: p.Plan, OpenAIKey: c.Request().Header.Get("OpenAI-API-Key")}
+	rc := retrieval.Caller{WorkspaceID: p.WorkspaceID, Plan: p.Plan, OpenAIKey: c.Request().Header.Get("OpenAI-API-Key")}
+	if ch := charge(c); ch != nil {
+		rc.Quota = ch
+	}
+	return rc
 }
 
 // readBody reads the request body; the body limit middleware's error passes through.

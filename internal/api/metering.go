@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"math"
@@ -46,7 +45,7 @@ func (a *API) record(c echo.Context, start time.Time, status int) {
 	}
 	if p, ok := reqctx.Principal(c); ok {
 		ev.WorkspaceID, ev.KeyID = p.WorkspaceID, p.KeyID
-		ev.Billable = status < http.StatusBadRequest && metering.Billable(ev.Method, ev.Route)
+		ev.Billable = status < http.StatusBadRequest && !failedLate(c) && metering.Billable(ev.Method, ev.Route)
 	}
 	a.Meter.Record(ev)
 }
@@ -105,43 +104,63 @@ func (a *API) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// quota counts billable requests against the workspace's monthly quota before the
-// handler runs, and gives the unit back when the request fails (any 4xx or 5xx
-// response, or a panic): only requests that succeed are billed.
+// keyCharge holds a billable request's *metering.Charge in echo's context.
+const keyCharge = "cairn.api.charge"
+
+// quota gives each billable request a charge on the workspace's monthly quota,
+// which the retrieval service takes once the request has passed its cheap checks
+// (see retrieval.Caller.Quota), and settles it when the response is written: a
+// request that failed (any 4xx or 5xx, a stream that broke, a panic) gets its
+// unit back, so only requests that succeed are billed.
 func (a *API) quota(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !metering.Billable(c.Request().Method, c.Path()) {
 			return next(c)
 		}
 		p := principal(c)
-		res, err := a.Meter.Consume(c.Request().Context(), p.WorkspaceID, a.Plans.Get(p.Plan).Limits.RequestsPerMonth)
-		if err != nil {
-			return err
-		}
-		if !res.Counted() {
-			return next(c)
-		}
+		ch := a.Meter.NewCharge(p.WorkspaceID, a.Plans.Get(p.Plan).Limits.RequestsPerMonth)
+		c.Set(keyCharge, ch)
 		finished := false
 		defer func() {
 			if !finished {
-				a.refund(c, res)
+				a.settle(c, ch, false)
 			}
 		}()
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
 		finished = true
-		if c.Response().Status >= http.StatusBadRequest {
-			a.refund(c, res)
-		}
+		a.settle(c, ch, succeeded(c))
 		return nil
 	}
 }
 
-func (a *API) refund(c echo.Context, res metering.Reservation) {
-	// The caller may be gone; the refund must still happen.
-	ctx := context.WithoutCancel(c.Request().Context())
-	if err := a.Meter.Refund(ctx, res); err != nil {
+// charge returns the request's quota charge, or nil for requests that are not billable.
+func charge(c echo.Context) *metering.Charge {
+	ch, _ := c.Get(keyCharge).(*metering.Charge)
+	return ch
+}
+
+// keyFailed marks a request that failed after its 200 status was sent (a broken stream).
+const keyFailed = "cairn.api.failed"
+
+// markFailed records that a request whose status already went out failed after all.
+func markFailed(c echo.Context) { c.Set(keyFailed, true) }
+
+// failedLate reports whether markFailed was called.
+func failedLate(c echo.Context) bool {
+	failed, _ := c.Get(keyFailed).(bool)
+	return failed
+}
+
+// succeeded reports whether the request did what it was asked: a status below 400
+// and no failure after it.
+func succeeded(c echo.Context) bool {
+	return c.Response().Status < http.StatusBadRequest && !failedLate(c)
+}
+
+func (a *API) settle(c echo.Context, ch *metering.Charge, ok bool) {
+	if err := ch.Settle(c.Request().Context(), ok); err != nil {
 		a.Log.Error("quota refund failed; one request stays counted", "request_id", reqctx.RequestID(c), "err", err)
 	}
 }

@@ -396,6 +396,10 @@ func parseFilter(raw []byte) (retrieval.Filter, error) {
 	}
 	f := retrieval.Filter{}
 	for k, v := range o.fields {
+		// Metadata keys are never empty nor hold NUL (PostgreSQL refuses it in jsonb).
+		if k == "" || strings.ContainsRune(k, 0) {
+			return nil, apperr.Field("filter", "keys must be non-empty and without NUL characters")
+		}
 		kp := fieldPath("filter", k)
 		if t := bytes.TrimSpace(v); len(t) > 0 && t[0] == '{' {
 			op, err := parseObject(t, kp)

@@ -171,3 +171,52 @@ func (s *Service) RequestsUsed(ctx context.Context, ws uuid.UUID, limit int64, n
 	}
 	return used, nil
 }
+
+// Charge is one billable request's claim on its workspace's monthly quota. The
+// request takes it once it has passed every cheap check and before any expensive
+// step, and settles it when it ends: a request that did not succeed gets its unit
+// back, so only work that was done and delivered is billed. A Charge belongs to
+// one request and is not safe for concurrent use.
+type Charge struct {
+	s     *Service
+	ws    uuid.UUID
+	limit int64
+
+	taken   bool
+	err     error
+	res     Reservation
+	settled bool
+}
+
+// NewCharge returns the charge of one billable request of workspace ws, whose
+// plan allows limit requests a month. Nothing is counted until Take.
+func (s *Service) NewCharge(ws uuid.UUID, limit int64) *Charge {
+	return &Charge{s: s, ws: ws, limit: limit}
+}
+
+// Take counts the request against the quota (see Consume for the errors). Only the
+// first call counts; later ones return its outcome.
+func (c *Charge) Take(ctx context.Context) error {
+	if !c.taken {
+		c.taken = true
+		c.res, c.err = c.s.Consume(ctx, c.ws, c.limit)
+	}
+	return c.err
+}
+
+// Counted reports whether Take counted a unit that Settle has not given back.
+func (c *Charge) Counted() bool { return c.taken && c.err == nil && c.res.Counted() && !c.settled }
+
+// Settle ends the charge: when the request did not succeed, the unit Take counted
+// is given back, exactly once. It runs even when the caller has gone away.
+func (c *Charge) Settle(ctx context.Context, succeeded bool) error {
+	if c.settled {
+		return nil
+	}
+	counted := c.Counted()
+	c.settled = true
+	if succeeded || !counted {
+		return nil
+	}
+	return c.s.Refund(context.WithoutCancel(ctx), c.res)
+}

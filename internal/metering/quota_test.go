@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -269,6 +271,79 @@ func TestQuotaNotices(t *testing.T) {
 		sendQueued()
 		if got := subjects(); len(got) != 4 {
 			t.Fatalf("sent %d emails in total, want 4 after crossing both thresholds in June", len(got))
+		}
+	})
+}
+
+func TestCharge(t *testing.T) {
+	ctx := context.Background()
+	pool := newPool(t)
+	r := newReplica(t, pool, nil, nil)
+	used := func(t *testing.T, ws uuid.UUID) int64 {
+		t.Helper()
+		n, err := r.RequestsUsed(ctx, ws, 10, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	t.Run("NothingIsCountedUntilTaken", func(t *testing.T) {
+		ws := newWorkspace(t, pool)
+		if err := r.NewCharge(ws, 10).Settle(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if n := used(t, ws); n != 0 {
+			t.Fatalf("used = %d, want 0", n)
+		}
+	})
+	t.Run("TakenOnceHoweverOftenAsked", func(t *testing.T) {
+		ws := newWorkspace(t, pool)
+		ch := r.NewCharge(ws, 10)
+		for range 3 {
+			if err := ch.Take(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ch.Settle(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if n := used(t, ws); n != 1 {
+			t.Fatalf("used = %d, want 1", n)
+		}
+	})
+	t.Run("AFailedRequestIsRefundedExactlyOnce", func(t *testing.T) {
+		ws := newWorkspace(t, pool)
+		if err := r.NewCharge(ws, 10).Take(ctx); err != nil { // another request, kept
+			t.Fatal(err)
+		}
+		ch := r.NewCharge(ws, 10)
+		if err := ch.Take(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if err := ch.Settle(ctx, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := used(t, ws); n != 1 {
+			t.Fatalf("used = %d, want 1 (the kept request only)", n)
+		}
+	})
+	t.Run("ARefusedTakeRefundsNothing", func(t *testing.T) {
+		ws := newWorkspace(t, pool)
+		if err := r.NewCharge(ws, 1).Take(ctx); err != nil {
+			t.Fatal(err)
+		}
+		ch := r.NewCharge(ws, 1)
+		if err := ch.Take(ctx); !apperr.Is(err, apperr.QuotaExceeded) {
+			t.Fatalf("second take = %v, want quota_exceeded", err)
+		}
+		if err := ch.Settle(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if n := used(t, ws); n != 1 {
+			t.Fatalf("used = %d, want 1", n)
 		}
 	})
 }

@@ -43,6 +43,9 @@ const maxSourceRunes = 2000
 // anything returned before the first delta is an error the caller can still
 // report as such.
 func (s *Service) Answer(ctx context.Context, c Caller, in AnswerInput, onDelta func(string) error) (Answer, error) {
+	if err := c.take(ctx); err != nil {
+		return Answer{}, err
+	}
 	results, err := s.Search(ctx, c, SearchInput{Query: in.Question, TopK: in.TopK, Mode: Hybrid})
 	if err != nil {
 		return Answer{}, err

@@ -41,9 +41,16 @@ type Document struct {
 
 // Upsert stores the documents, replacing any with the same id, in one transaction:
 // either all of them are stored, chunked, embedded and indexed, or none is. It
-// returns forbidden when the plan's document cap would be passed and unavailable
-// (nothing stored) when the embedder or the vector index fails.
+// returns forbidden when the plan's document cap would be passed (before any
+// chunking or embedding, and before the quota is taken) and unavailable (nothing
+// stored) when the embedder or the vector index fails.
 func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([]Stored, error) {
+	if err := s.checkDocumentCap(ctx, c, docs); err != nil {
+		return nil, err
+	}
+	if err := c.take(ctx); err != nil {
+		return nil, err
+	}
 	type prepared struct {
 		DocumentInput
 		chunks   []string
@@ -256,6 +263,31 @@ func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID 
 		return 0, 0, nil, err
 	}
 	return int64(len(rows)), tokens, strIDs, nil
+}
+
+// checkDocumentCap refuses a batch that would take the workspace past its plan's
+// document cap, reading the counts without locks: it spares a refused batch the
+// chunking and embedding. The transaction checks again under the workspace's lock,
+// so a batch that races past this check is still refused there.
+func (s *Service) checkDocumentCap(ctx context.Context, c Caller, docs []DocumentInput) error {
+	limit := s.plans.Get(c.Plan).Limits.Documents
+	if limit == plan.Unlimited {
+		return nil
+	}
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		if d.ID != "" {
+			ids = append(ids, d.ID)
+		}
+	}
+	n, err := s.q.DocumentCapCheck(ctx, dbq.DocumentCapCheckParams{WorkspaceID: c.WorkspaceID, Ids: ids})
+	if err != nil {
+		return fmt.Errorf("retrieval: check document cap: %w", err)
+	}
+	if added := len(docs) - int(n.Existing); added > 0 && int(n.Stored)+added > limit {
+		return documentCapError(s.plans, c.Plan, int(n.Stored), added)
+	}
+	return nil
 }
 
 func existingIDs(rows []dbq.DocumentExistingRow) []string {

@@ -7,8 +7,8 @@ import (
 // Match reports whether metadata passes the filter: for every key, the document's
 // value must equal one of the allowed values (same type and value; numbers compare
 // as float64). A missing key never matches. Keyword search applies the same rule in
-// SQL (see ChunkSearchKeyword), and every search checks it again here on the rows it
-// returns, so no index can loosen it.
+// SQL (see ChunkTermHits in db/queries/chunks.sql), and every search checks it again
+// here on the rows it returns, so no index can loosen it.
 func (f Filter) Match(metadata map[string]any) bool {
 	for k, allowed := range f {
 		v, ok := metadata[k]

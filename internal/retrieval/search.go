@@ -49,9 +49,13 @@ type scored struct {
 // Search finds the chunks that best match in.Query in the caller's workspace:
 // keyword (BM25 over PostgreSQL full text), semantic (cosine over the caller's
 // embedder's vectors) or hybrid (reciprocal-rank fusion of both). in.Filter
-// restricts every mode alike. It returns unavailable when the embedder or vector
-// index fails.
+// restricts every mode alike. It takes the caller's quota before any work and
+// returns its refusal (quota_exceeded), and unavailable when the embedder or
+// vector index fails.
 func (s *Service) Search(ctx context.Context, c Caller, in SearchInput) ([]Result, error) {
+	if err := c.take(ctx); err != nil {
+		return nil, err
+	}
 	var hits []scored
 	switch in.Mode {
 	case Keyword:

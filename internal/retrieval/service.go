@@ -46,6 +46,26 @@ type Caller struct {
 	// OpenAIKey is the caller's own key from the OpenAI-API-Key header, used for this
 	// call only; never stored or logged.
 	OpenAIKey string
+	// Quota, when set, counts the call against the workspace's monthly quota. The
+	// service takes it once the call has passed every cheap check (validation, the
+	// plan's caps) and before any expensive step (chunking, embedding, a model
+	// call), so a refused call costs almost nothing. nil: the call is not metered.
+	Quota Quota
+}
+
+// Quota is a billable call's claim on its workspace's monthly quota.
+type Quota interface {
+	// Take counts the call; an error (quota_exceeded, unavailable) refuses it.
+	// Only the first call counts.
+	Take(ctx context.Context) error
+}
+
+// take counts the call against its quota, if it has one.
+func (c Caller) take(ctx context.Context) error {
+	if c.Quota == nil {
+		return nil
+	}
+	return c.Quota.Take(ctx)
 }
 
 // Service stores documents and searches and answers from them.

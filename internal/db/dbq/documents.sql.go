@@ -12,6 +12,31 @@ import (
 	"github.com/google/uuid"
 )
 
+const documentCapCheck = `-- name: DocumentCapCheck :one
+SELECT coalesce((SELECT s.documents FROM retrieval_state s WHERE s.workspace_id = $1), 0)::int AS stored,
+       (SELECT count(*) FROM documents d WHERE d.workspace_id = $1 AND d.id = ANY($2::text[]))::int AS existing
+`
+
+type DocumentCapCheckParams struct {
+	WorkspaceID uuid.UUID
+	Ids         []string
+}
+
+type DocumentCapCheckRow struct {
+	Stored   int32
+	Existing int32
+}
+
+// How many documents the workspace stores and how many of ids it has already,
+// read without locks so a batch over the plan's cap is refused before it is
+// chunked and embedded; the writing transaction checks again under its lock.
+func (q *Queries) DocumentCapCheck(ctx context.Context, arg DocumentCapCheckParams) (DocumentCapCheckRow, error) {
+	row := q.db.QueryRow(ctx, documentCapCheck, arg.WorkspaceID, arg.Ids)
+	var i DocumentCapCheckRow
+	err := row.Scan(&i.Stored, &i.Existing)
+	return i, err
+}
+
 const documentCount = `-- name: DocumentCount :one
 SELECT documents FROM retrieval_state WHERE workspace_id = $1
 `

@@ -35,6 +35,9 @@ type Server struct {
 	Dimensions int
 	// Reply makes the answer of a chat completion; by default it cites source [1].
 	Reply func(msgs []Message) string
+	// StreamError, when set, breaks every streamed answer after its first piece with
+	// an error event carrying this message, as OpenAI reports a failure mid-stream.
+	StreamError string
 
 	srv *httptest.Server
 	// closing ends hung requests, which httptest.Server.Close would wait for.
@@ -293,6 +296,11 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
 	for _, piece := range strings.SplitAfter(reply, " ") {
 		chunk(map[string]any{"content": piece}, nil)
+		if s.StreamError != "" {
+			b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": s.StreamError, "type": "server_error", "code": nil}})
+			fmt.Fprintf(w, "data: %s\n\n", b)
+			return
+		}
 	}
 	chunk(map[string]any{}, "stop")
 	fmt.Fprint(w, "data: [DONE]\n\n")
