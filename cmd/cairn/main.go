@@ -78,12 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 		}
 		return srv.ListenAndServe(ctx)
 	case "migrate":
-		pool, err := db.Open(ctx, cfg.DatabaseURL)
-		if err != nil {
+		if err := db.EnsureDatabase(ctx, cfg.DirectDatabaseURL()); err != nil {
 			return err
 		}
-		defer pool.Close()
-		if err := db.Migrate(ctx, pool); err != nil {
+		if err := db.MigrateURL(ctx, cfg.DirectDatabaseURL()); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "migrations applied")
@@ -110,14 +108,11 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 	if *ref == "" {
 		return fmt.Errorf("admin %s: --workspace is required", sub)
 	}
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := server.OpenDatabase(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	if err := db.Migrate(ctx, pool); err != nil {
-		return err
-	}
 	workspaces := workspace.NewService(pool, cfg.Plans)
 	ws, err := workspaces.Resolve(ctx, *ref)
 	if err != nil {

@@ -15,12 +15,15 @@ import (
 // Config is everything Cairn reads from its environment.
 type Config struct {
 	DatabaseURL string
-	ListenAddr  string
-	BaseURL     string
-	AdminToken  string
-	RedisURL    string
-	CORSOrigins []string
-	SMTPURL     string
+	// DatabaseDirectURL reaches PostgreSQL without a transaction pooler, for LISTEN
+	// and the migration lock; empty means DatabaseURL is direct already.
+	DatabaseDirectURL string
+	ListenAddr        string
+	BaseURL           string
+	AdminToken        string
+	RedisURL          string
+	CORSOrigins       []string
+	SMTPURL           string
 
 	OpenAI    OpenAI
 	Pinecone  Pinecone
@@ -70,6 +73,15 @@ func (s Stripe) Enabled() bool { return s.SecretKey != "" }
 // Enabled reports whether Pinecone is configured.
 func (p Pinecone) Enabled() bool { return p.APIKey != "" && p.IndexHost != "" }
 
+// DirectDatabaseURL returns the URL for session-bound work (LISTEN/NOTIFY, the
+// migration lock): DATABASE_DIRECT_URL, or DATABASE_URL when that is unset.
+func (c Config) DirectDatabaseURL() string {
+	if c.DatabaseDirectURL != "" {
+		return c.DatabaseDirectURL
+	}
+	return c.DatabaseURL
+}
+
 // SecureCookies reports whether cookies must carry the Secure attribute.
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.BaseURL, "https://") }
 
@@ -78,7 +90,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/cairn?sslmode=dis
 
 // secrets may also be read from <NAME>_FILE.
 var secrets = map[string]bool{
-	"DATABASE_URL": true, "ADMIN_TOKEN": true, "REDIS_URL": true, "SMTP_URL": true,
+	"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "ADMIN_TOKEN": true, "REDIS_URL": true, "SMTP_URL": true,
 	"OPENAI_API_KEY": true, "PINECONE_API_KEY": true,
 	"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true,
 }
@@ -107,12 +119,13 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 		return v
 	}
 	c := Config{
-		DatabaseURL: get("DATABASE_URL", DefaultDatabaseURL),
-		ListenAddr:  get("LISTEN_ADDR", ":8080"),
-		BaseURL:     strings.TrimRight(get("BASE_URL", "http://localhost:8080"), "/"),
-		AdminToken:  get("ADMIN_TOKEN", ""),
-		RedisURL:    get("REDIS_URL", ""),
-		SMTPURL:     get("SMTP_URL", ""),
+		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
+		DatabaseDirectURL: get("DATABASE_DIRECT_URL", ""),
+		ListenAddr:        get("LISTEN_ADDR", ":8080"),
+		BaseURL:           strings.TrimRight(get("BASE_URL", "http://localhost:8080"), "/"),
+		AdminToken:        get("ADMIN_TOKEN", ""),
+		RedisURL:          get("REDIS_URL", ""),
+		SMTPURL:           get("SMTP_URL", ""),
 		OpenAI: OpenAI{
 			APIKey:         get("OPENAI_API_KEY", ""),
 			BaseURL:        get("OPENAI_BASE_URL", ""),
@@ -162,6 +175,11 @@ func (c Config) validate() []error {
 	var p []error
 	if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
 		p = append(p, errors.New("DATABASE_URL: want a postgres:// URL"))
+	}
+	if c.DatabaseDirectURL != "" {
+		if u, err := url.Parse(c.DatabaseDirectURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			p = append(p, errors.New("DATABASE_DIRECT_URL: want a postgres:// URL"))
+		}
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p = append(p, fmt.Errorf("BASE_URL: %q is not an http(s) URL", c.BaseURL))

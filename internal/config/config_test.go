@@ -99,6 +99,7 @@ func TestLoadProblems(t *testing.T) {
 		want []string // one entry per expected line, each a substring of it
 	}{
 		{"DatabaseURLScheme", map[string]string{"DATABASE_URL": "mysql://x/y"}, []string{"DATABASE_URL"}},
+		{"DatabaseDirectURLScheme", map[string]string{"DATABASE_DIRECT_URL": "pgbouncer:6432"}, []string{"DATABASE_DIRECT_URL"}},
 		{"BaseURLNotHTTP", map[string]string{"BASE_URL": "localhost:8080"}, []string{"BASE_URL"}},
 		{"ListenAddrNoPort", map[string]string{"LISTEN_ADDR": "8080"}, []string{"LISTEN_ADDR"}},
 		{"RedisURL", map[string]string{"REDIS_URL": "http://redis"}, []string{"REDIS_URL"}},

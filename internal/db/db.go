@@ -24,18 +24,43 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 )
 
+// DefaultMaxConns is the pool size when DATABASE_URL names no pool_max_conns. A
+// replica rarely holds more than a few connections at once (queries are short and
+// the usage writer batches), so ten leave room for bursts while a hundred-connection
+// PostgreSQL still takes eight replicas with their listeners and River.
+const DefaultMaxConns = 10
+
 // Open connects to the database named in databaseURL, creating the database first
-// if it does not exist, and returns a pool.
+// if it does not exist, and returns a pool of the URL's pool_max_conns connections
+// (DefaultMaxConns when unset).
 func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	return open(ctx, databaseURL, databaseURL)
+}
+
+// OpenPooled is Open through a transaction pooler such as PgBouncer: pooledURL
+// leads through the pooler, directURL to the same database without it. The database
+// is created through directURL, and queries on the pool use no named prepared
+// statements, which a transaction pooler would leave behind on another server
+// connection: pgx's cache_describe mode (statement descriptions cached in the
+// client, each query sent in one round trip), unless pooledURL names its own
+// default_query_exec_mode.
+func OpenPooled(ctx context.Context, pooledURL, directURL string) (*pgxpool.Pool, error) {
+	return open(ctx, pooledURL, directURL)
+}
+
+func open(ctx context.Context, databaseURL, directURL string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("db: DATABASE_URL %s: %w", config.RedactURL(databaseURL), err)
 	}
-	if cfg.MaxConns < 16 {
-		cfg.MaxConns = 16
+	if !hasParam(databaseURL, "pool_max_conns") {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if directURL != databaseURL && !hasParam(databaseURL, "default_query_exec_mode") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
-	if err := ensureDatabase(ctx, databaseURL, cfg.ConnConfig.Database); err != nil {
+	if err := EnsureDatabase(ctx, directURL); err != nil {
 		return nil, err
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
@@ -49,10 +74,22 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// ensureDatabase creates the named database through the maintenance database when
-// connecting to it fails with "database does not exist".
-func ensureDatabase(ctx context.Context, databaseURL, name string) error {
-	conn, err := connect(ctx, databaseURL)
+// hasParam reports whether a postgres:// URL sets the query parameter name.
+func hasParam(databaseURL, name string) bool {
+	u, err := url.Parse(databaseURL)
+	return err == nil && u.Query().Has(name)
+}
+
+// EnsureDatabase creates the database named in databaseURL through the maintenance
+// database "postgres" when connecting to it fails with "database does not exist".
+// Replicas starting together on a missing database may all try: whichever loses
+// the race finds the database made by another and carries on.
+func EnsureDatabase(ctx context.Context, databaseURL string) error {
+	cfg, err := connConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("db: DATABASE_URL %s: %w", config.RedactURL(databaseURL), err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err == nil {
 		return conn.Close(ctx)
 	}
@@ -60,13 +97,18 @@ func ensureDatabase(ctx context.Context, databaseURL, name string) error {
 	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" {
 		return fmt.Errorf("db: cannot reach PostgreSQL at %s: %w", config.RedactURL(databaseURL), err)
 	}
-	admin, err := connect(ctx, WithDatabase(databaseURL, "postgres"))
+	name := cfg.Database
+	maint := cfg.Copy()
+	maint.Database = "postgres"
+	admin, err := pgx.ConnectConfig(ctx, maint)
 	if err != nil {
 		return fmt.Errorf("db: cannot reach PostgreSQL at %s to create database %q: %w", config.RedactURL(databaseURL), name, err)
 	}
 	defer admin.Close(ctx)
 	_, err = admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if errors.As(err, &pgErr) && pgErr.Code == "42P04" { // created meanwhile by another replica
+	// 42P04: created meanwhile by another replica. 23505: another replica's CREATE
+	// DATABASE was still running, and pg_database's unique index stopped this one.
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P04" || pgErr.Code == "23505") {
 		err = nil
 	}
 	if err != nil {
@@ -75,12 +117,26 @@ func ensureDatabase(ctx context.Context, databaseURL, name string) error {
 	return nil
 }
 
-func connect(ctx context.Context, databaseURL string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(databaseURL)
+// connConfig parses a database URL for a single connection. It goes through the
+// pool's parser so that pool_* parameters are understood rather than sent to
+// PostgreSQL as settings (which it refuses with 42704).
+func connConfig(databaseURL string) (*pgx.ConnConfig, error) {
+	pc, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, err
 	}
+	cfg := pc.ConnConfig
 	cfg.ConnectTimeout = 5 * time.Second
+	return cfg, nil
+}
+
+// Connect opens one connection of its own to databaseURL, for work that needs a
+// session rather than a pooled transaction: LISTEN, advisory locks.
+func Connect(ctx context.Context, databaseURL string) (*pgx.Conn, error) {
+	cfg, err := connConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("db: %s: %w", config.RedactURL(databaseURL), err)
+	}
 	return pgx.ConnectConfig(ctx, cfg)
 }
 
@@ -95,11 +151,29 @@ func WithDatabase(databaseURL, name string) string {
 }
 
 // Migrate applies every pending migration. A PostgreSQL advisory lock makes
-// replicas that start together take turns.
+// replicas that start together take turns. The pool must reach PostgreSQL directly
+// (or through a session pooler): the lock belongs to one session.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
 	return migrate(ctx, sqlDB)
+}
+
+// MigrateURL is Migrate on a short-lived pool of its own to databaseURL, for a
+// replica whose main pool leads through a transaction pooler.
+func MigrateURL(ctx context.Context, databaseURL string) error {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("db: migrate: %s: %w", config.RedactURL(databaseURL), err)
+	}
+	cfg.MaxConns = 2 // goose holds the lock on one connection and migrates on another
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("db: migrate: %w", err)
+	}
+	defer pool.Close()
+	return Migrate(ctx, pool)
 }
 
 func migrate(ctx context.Context, sqlDB *sql.DB) error {

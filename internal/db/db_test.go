@@ -2,40 +2,19 @@ package db_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbtest"
 )
 
-// freshName returns the name of a database that does not exist yet and drops it
-// when the test ends.
-func freshName(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "cairn_dbtest_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), dbtest.ServerURL())
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
-	return name
-}
-
 func TestOpenCreatesMissingDatabase(t *testing.T) {
 	ctx := context.Background()
-	url := db.WithDatabase(dbtest.ServerURL(), freshName(t))
+	url := dbtest.Missing(t)
 	pool, err := db.Open(ctx, url)
 	if err != nil {
 		t.Fatalf("Open on a missing database: %v", err)
@@ -50,6 +29,65 @@ func TestOpenCreatesMissingDatabase(t *testing.T) {
 		t.Fatalf("second Open: %v", err)
 	}
 	pool2.Close()
+}
+
+// TestOpenRacesOnMissingDatabase opens one missing database from several replicas
+// at once: some CREATE DATABASE lose the race (42P04 or 23505), and every Open
+// must still succeed.
+func TestOpenRacesOnMissingDatabase(t *testing.T) {
+	for round := range 3 {
+		url := dbtest.Missing(t)
+		const replicas = 6
+		var wg sync.WaitGroup
+		errs := make([]error, replicas)
+		start := make(chan struct{})
+		for i := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				pool, err := db.Open(context.Background(), url)
+				if err == nil {
+					pool.Close()
+				}
+				errs[i] = err
+			}()
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d, replica %d: Open: %v", round, i, err)
+			}
+		}
+	}
+}
+
+func TestOpenPoolSize(t *testing.T) {
+	url := dbtest.New(t)
+	for _, tc := range []struct {
+		name  string
+		url   string
+		want  int32
+		query string
+	}{
+		{"DefaultWhenUnset", url, db.DefaultMaxConns, ""},
+		{"FromPoolMaxConns", url + "&pool_max_conns=3", 3, ""},
+		// pool_* parameters must not reach PostgreSQL as settings (42704), also
+		// on the path that creates a missing database.
+		{"FromPoolMaxConnsOnMissingDatabase", dbtest.Missing(t) + "&pool_max_conns=2&pool_min_conns=1", 2, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool, err := db.Open(context.Background(), tc.url)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer pool.Close()
+			if got := pool.Stat().MaxConns(); got != tc.want {
+				t.Fatalf("MaxConns = %d, want %d", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestOpenUnreachableNamesURLWithoutPassword(t *testing.T) {
@@ -72,7 +110,7 @@ func TestOpenUnreachableNamesURLWithoutPassword(t *testing.T) {
 // all succeed and the schema is applied once.
 func TestMigrateConcurrently(t *testing.T) {
 	ctx := context.Background()
-	url := db.WithDatabase(dbtest.ServerURL(), freshName(t))
+	url := dbtest.Missing(t)
 	first, err := db.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)

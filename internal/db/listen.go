@@ -15,8 +15,9 @@ import (
 // lost, every subscriber's reset runs after reconnecting, because notifications sent
 // meanwhile are gone.
 type Listener struct {
-	pool *pgxpool.Pool
-	log  *slog.Logger
+	// connect opens the connection that carries LISTEN; it is never shared.
+	connect func(ctx context.Context) (*pgx.Conn, error)
+	log     *slog.Logger
 
 	mu   sync.RWMutex
 	subs map[string][]subscription
@@ -28,9 +29,28 @@ type subscription struct {
 	reset  func()
 }
 
-// NewListener returns a Listener on pool; call Run to start it.
+// NewListener returns a Listener that takes its connection from pool; call Run to
+// start it. The pool must reach PostgreSQL directly: LISTEN through a transaction
+// pooler hears nothing.
 func NewListener(pool *pgxpool.Pool, log *slog.Logger) *Listener {
-	return &Listener{pool: pool, log: log, subs: map[string][]subscription{}, up: make(chan struct{})}
+	return newListener(func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// The connection carries LISTEN state, so it never goes back to the pool.
+		return conn.Hijack(), nil
+	}, log)
+}
+
+// NewDirectListener returns a Listener that opens its own connection to
+// databaseURL, for replicas whose pool leads through a transaction pooler.
+func NewDirectListener(databaseURL string, log *slog.Logger) *Listener {
+	return newListener(func(ctx context.Context) (*pgx.Conn, error) { return Connect(ctx, databaseURL) }, log)
+}
+
+func newListener(connect func(context.Context) (*pgx.Conn, error), log *slog.Logger) *Listener {
+	return &Listener{connect: connect, log: log, subs: map[string][]subscription{}, up: make(chan struct{})}
 }
 
 // Subscribe registers notify for channel and reset for reconnections. Call it before Run.
@@ -71,12 +91,10 @@ func (l *Listener) Run(ctx context.Context) {
 }
 
 func (l *Listener) listen(ctx context.Context, connected func()) error {
-	conn, err := l.pool.Acquire(ctx)
+	pc, err := l.connect(ctx)
 	if err != nil {
 		return err
 	}
-	// The connection carries LISTEN state, so it never goes back to the pool.
-	pc := conn.Hijack()
 	defer pc.Close(context.Background())
 	l.mu.RLock()
 	for ch := range l.subs {

@@ -62,15 +62,11 @@ type Server struct {
 // New opens the database (creating and migrating it), builds every service and the
 // HTTP handler. It does not start background workers; Start does.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	pool, err := db.Open(ctx, cfg.DatabaseURL)
+	pool, err := OpenDatabase(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, err
-	}
-	s := &Server{cfg: cfg, log: log, pool: pool, listener: db.NewListener(pool, log), started: time.Now()}
+	s := &Server{cfg: cfg, log: log, pool: pool, listener: newListener(cfg, pool, log), started: time.Now()}
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

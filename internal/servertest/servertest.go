@@ -72,9 +72,51 @@ func Start(tb testing.TB, env map[string]string) *Instance {
 // StartOn runs a replica on an existing database, e.g. a second replica of a first.
 func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance {
 	tb.Helper()
+	inst, err := launch(tb, databaseURL, env)
+	if err != nil {
+		tb.Fatalf("servertest: %v", err)
+	}
+	tb.Cleanup(inst.stop)
+	return inst
+}
+
+// StartMany runs n replicas on one database, all started at the same moment, as a
+// deployment rolling out does; the database may not exist yet.
+func StartMany(tb testing.TB, n int, databaseURL string, env map[string]string) []*Instance {
+	tb.Helper()
+	insts := make([]*Instance, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			insts[i], errs[i] = launch(tb, databaseURL, env)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for _, inst := range insts {
+		if inst != nil {
+			tb.Cleanup(inst.stop)
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			tb.Fatalf("servertest: replica %d of %d: %v", i+1, n, err)
+		}
+	}
+	return insts
+}
+
+// launch starts a replica and waits until it answers; it may run off the test's
+// goroutine, so it reports errors instead of failing the test.
+func launch(tb testing.TB, databaseURL string, env map[string]string) (*Instance, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatalf("servertest: listen: %v", err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
 	vars := map[string]string{"DATABASE_URL": databaseURL, "BASE_URL": base, "LISTEN_ADDR": ln.Addr().String()}
@@ -85,7 +127,8 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 	}
 	cfg, err := config.Load(func(k string) string { return vars[k] }, environ)
 	if err != nil {
-		tb.Fatalf("servertest: config: %v", err)
+		ln.Close()
+		return nil, fmt.Errorf("config: %w", err)
 	}
 	logs := &syncBuffer{}
 	var out io.Writer = logs
@@ -97,7 +140,8 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		cancel()
-		tb.Fatalf("servertest: new server: %v", err)
+		ln.Close()
+		return nil, fmt.Errorf("new server: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, ln) }()
@@ -109,9 +153,16 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 			resp.Body.Close()
 			break
 		}
+		select {
+		case serveErr := <-done:
+			cancel()
+			return nil, fmt.Errorf("replica stopped while starting: %w", serveErr)
+		default:
+		}
 		if time.Now().After(deadline) {
 			cancel()
-			tb.Fatalf("servertest: replica did not come up: %v", err)
+			<-done
+			return nil, fmt.Errorf("replica did not come up: %w", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -128,8 +179,7 @@ func StartOn(tb testing.TB, databaseURL string, env map[string]string) *Instance
 			tb.Errorf("servertest: replica did not stop within 30s")
 		}
 	}
-	tb.Cleanup(inst.stop)
-	return inst
+	return inst, nil
 }
 
 // Stop shuts the replica down gracefully (as on SIGTERM) and waits for it.

@@ -61,6 +61,24 @@ func New(tb testing.TB) string {
 	return db.WithDatabase(ServerURL(), name)
 }
 
+// Missing returns the URL of a database that does not exist yet, for tests of
+// start-up on an empty server; it is dropped when the test ends if anything made it.
+func Missing(tb testing.TB) string {
+	tb.Helper()
+	name := "cairn_missing_" + randomHex(6)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, ServerURL())
+		if err != nil {
+			return
+		}
+		defer c.Close(ctx)
+		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	return db.WithDatabase(ServerURL(), name)
+}
+
 // NewPool is New plus an open pool, closed when the test ends.
 func NewPool(tb testing.TB) (*pgxpool.Pool, string) {
 	tb.Helper()
