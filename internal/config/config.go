@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
 )
@@ -24,6 +25,11 @@ type Config struct {
 	RedisURL          string
 	CORSOrigins       []string
 	SMTPURL           string
+
+	// ShutdownDrain is how long a replica told to stop keeps serving, with /readyz
+	// answering 503 and every connection closed after its response, before it stops
+	// accepting and drains in-flight requests: time for load balancers to move away.
+	ShutdownDrain time.Duration
 
 	OpenAI    OpenAI
 	Pinecone  Pinecone
@@ -144,6 +150,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 			APIBase:         get("STRIPE_API_BASE", ""),
 		},
 	}
+	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
 	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "512"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
 	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
 	if d := get("OPENAI_EMBEDDING_DIMENSIONS", ""); d != "" {
@@ -169,6 +176,20 @@ func positiveInt(v, name string, lo, hi int, problems *[]error) int {
 		return lo
 	}
 	return n
+}
+
+// duration parses a Go duration ("5s", "1m30s"; a bare number is seconds) in
+// [lo, hi], recording a problem otherwise.
+func duration(v, name string, lo, hi time.Duration, problems *[]error) time.Duration {
+	d, err := time.ParseDuration(v)
+	if n, nerr := strconv.Atoi(v); nerr == nil {
+		d, err = time.Duration(n)*time.Second, nil
+	}
+	if err != nil || d < lo || d > hi {
+		*problems = append(*problems, fmt.Errorf("%s: %q is not a duration from %s to %s, such as 5s", name, v, lo, hi))
+		return lo
+	}
+	return d
 }
 
 func (c Config) validate() []error {

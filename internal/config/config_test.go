@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
 )
@@ -25,11 +26,26 @@ func TestLoadDefaults(t *testing.T) {
 	if c.DatabaseURL != DefaultDatabaseURL || c.ListenAddr != ":8080" || c.BaseURL != "http://localhost:8080" {
 		t.Fatalf("defaults = %+v", c)
 	}
+	if c.ShutdownDrain != 5*time.Second {
+		t.Fatalf("ShutdownDrain = %s, want 5s", c.ShutdownDrain)
+	}
 	if c.SecureCookies() || c.Stripe.Enabled() || c.Pinecone.Enabled() || c.RedisURL != "" || c.AdminToken != "" {
 		t.Fatalf("optional features on by default: %+v", c)
 	}
 	if got := c.Plans.Get(plan.Free).Limits; got != plan.Default().Get(plan.Free).Limits {
 		t.Fatalf("Free limits = %+v, want the plan table's", got)
+	}
+}
+
+func TestShutdownDrainForms(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+	}{{"0", 0}, {"7", 7 * time.Second}, {"1500ms", 1500 * time.Millisecond}, {"1m", time.Minute}} {
+		c, err := load(map[string]string{"SHUTDOWN_DRAIN": tc.in})
+		if err != nil || c.ShutdownDrain != tc.want {
+			t.Errorf("SHUTDOWN_DRAIN=%s: %s %v, want %s", tc.in, c.ShutdownDrain, err, tc.want)
+		}
 	}
 }
 
@@ -100,6 +116,8 @@ func TestLoadProblems(t *testing.T) {
 	}{
 		{"DatabaseURLScheme", map[string]string{"DATABASE_URL": "mysql://x/y"}, []string{"DATABASE_URL"}},
 		{"DatabaseDirectURLScheme", map[string]string{"DATABASE_DIRECT_URL": "pgbouncer:6432"}, []string{"DATABASE_DIRECT_URL"}},
+		{"ShutdownDrainNotADuration", map[string]string{"SHUTDOWN_DRAIN": "soon"}, []string{"SHUTDOWN_DRAIN"}},
+		{"ShutdownDrainNegative", map[string]string{"SHUTDOWN_DRAIN": "-1s"}, []string{"SHUTDOWN_DRAIN"}},
 		{"BaseURLNotHTTP", map[string]string{"BASE_URL": "localhost:8080"}, []string{"BASE_URL"}},
 		{"ListenAddrNoPort", map[string]string{"LISTEN_ADDR": "8080"}, []string{"LISTEN_ADDR"}},
 		{"RedisURL", map[string]string{"REDIS_URL": "http://redis"}, []string{"REDIS_URL"}},

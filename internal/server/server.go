@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/alexedwards/scs/pgxstore"
@@ -57,6 +58,11 @@ type Server struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started time.Time
+
+	// draining is set when the replica is told to stop: /readyz answers 503 and
+	// every response closes its connection, so load balancers move away before the
+	// listener closes.
+	draining atomic.Bool
 }
 
 // New opens the database (creating and migrating it), builds every service and the
@@ -109,7 +115,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustPrivateNet(true))
-	e.Use(requestID(log), accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
+	e.Use(s.closeWhileDraining, requestID(log), accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic", "err", err, "stack", string(stack))
 			return err
@@ -181,8 +187,7 @@ func (s *Server) Close() {
 	s.pool.Close()
 }
 
-// ListenAndServe serves on cfg.ListenAddr until ctx ends, then stops accepting,
-// drains in-flight requests (up to 25 s) and flushes what the workers hold.
+// ListenAndServe serves on cfg.ListenAddr until ctx ends, then drains: see Serve.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.ListenAddr)
 	if err != nil {
@@ -191,7 +196,19 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve is ListenAndServe on an existing listener.
+// shutdownTimeout bounds how long in-flight requests may take to finish once the
+// listener is closed; the deployment's grace period must exceed ShutdownDrain + this.
+const shutdownTimeout = 25 * time.Second
+
+// Serve is ListenAndServe on an existing listener. When ctx ends the replica
+// drains in three steps, so that no request through a load balancer fails:
+//
+//  1. at once, /readyz answers 503 and every response carries "Connection: close",
+//     so balancers that probe take the replica out and those that pool connections
+//     (nginx keepalive) open a fresh one, to whichever replica, for the next request;
+//  2. it keeps serving for cfg.ShutdownDrain while they do;
+//  3. it stops accepting, waits up to 25 s for in-flight requests, then flushes
+//     what the workers hold (usage events, last-used times) and closes the pool.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if err := s.Start(ctx); err != nil {
 		return err
@@ -212,13 +229,30 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down: draining requests")
-	sctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+	s.draining.Store(true)
+	if s.cfg.ShutdownDrain > 0 {
+		s.log.Info("draining: /readyz answers 503 and connections close after each response", "for", s.cfg.ShutdownDrain.String())
+		time.Sleep(s.cfg.ShutdownDrain)
+	}
+	s.log.Info("shutting down: no new connections; finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
 	s.Close()
 	s.log.Info("shut down")
 	return err
+}
+
+// closeWhileDraining asks the client to close its connection after this response
+// once the replica is draining: Go's server then closes it, and a proxy that keeps
+// connections alive cannot send its next request into a connection about to shut.
+func (s *Server) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.draining.Load() {
+			c.Response().Header().Set("Connection", "close")
+		}
+		return next(c)
+	}
 }
 
 // housekeeping deletes expired sessions and old login failures every interval.
@@ -242,6 +276,10 @@ func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval
 }
 
 func (s *Server) ready(c echo.Context) error {
+	if s.draining.Load() {
+		c.Response().Header().Set("Retry-After", "5")
+		return c.String(http.StatusServiceUnavailable, "draining\n")
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {

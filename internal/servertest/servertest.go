@@ -119,7 +119,11 @@ func launch(tb testing.TB, databaseURL string, env map[string]string) (*Instance
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	base := "http://" + ln.Addr().String()
-	vars := map[string]string{"DATABASE_URL": databaseURL, "BASE_URL": base, "LISTEN_ADDR": ln.Addr().String()}
+	vars := map[string]string{
+		"DATABASE_URL": databaseURL, "BASE_URL": base, "LISTEN_ADDR": ln.Addr().String(),
+		// Tests stop replicas at once unless they test draining.
+		"SHUTDOWN_DRAIN": "0",
+	}
 	var environ []string
 	for k, v := range env {
 		vars[k] = v
