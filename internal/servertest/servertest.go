@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/auth"
@@ -206,19 +207,25 @@ const Password = "correct horse battery"
 // plan and mints one API key.
 func (i *Instance) NewAccount(tb testing.TB, p plan.ID) Account {
 	tb.Helper()
+	return NewAccountIn(tb, i.Server.Pool(), i.Config.Plans, p)
+}
+
+// NewAccountIn is NewAccount on a database reached through pool, for replicas that
+// run as processes.
+func NewAccountIn(tb testing.TB, pool *pgxpool.Pool, plans plan.Table, p plan.ID) Account {
+	tb.Helper()
 	ctx := context.Background()
-	pool := i.Server.Pool()
 	email := fmt.Sprintf("user%d-%s@example.com", accountSeq.Add(1), uuid.NewString()[:8])
 	u, ws, err := auth.NewService(pool).SignUp(ctx, email, Password)
 	if err != nil {
 		tb.Fatalf("servertest: sign up: %v", err)
 	}
 	if p != plan.Free {
-		if err := workspace.NewService(pool, i.Config.Plans).SetPlan(ctx, ws.ID, p, nil, "test"); err != nil {
+		if err := workspace.NewService(pool, plans).SetPlan(ctx, ws.ID, p, nil, "test"); err != nil {
 			tb.Fatalf("servertest: set plan: %v", err)
 		}
 	}
-	created, err := apikey.NewService(pool, i.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, ws.ID, &u.ID, "test key")
+	created, err := apikey.NewService(pool, plans, slog.New(slog.DiscardHandler)).Create(ctx, ws.ID, &u.ID, "test key")
 	if err != nil {
 		tb.Fatalf("servertest: create key: %v", err)
 	}

@@ -1,0 +1,3 @@
+// Package deploy holds Cairn's deployment files (nginx, Kubernetes, Docker). It has
+// no code: its tests run and validate those files as shipped.
+package deploy
