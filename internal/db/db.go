@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
 
 	"github.com/cairn-dev/cairn/db/schema"
 	"github.com/cairn-dev/cairn/internal/config"
@@ -156,7 +159,52 @@ func WithDatabase(databaseURL, name string) string {
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	sqlDB := stdlib.OpenDBFromPool(pool)
 	defer sqlDB.Close()
-	return migrate(ctx, sqlDB)
+	if err := migrate(ctx, sqlDB); err != nil {
+		return err
+	}
+	return migrateRiver(ctx, pool)
+}
+
+// riverLock serialises River's migrations across replicas starting together.
+const riverLock = 72946102
+
+// migrateRiver applies the job queue's own schema with River's migrator (its tables
+// are River's, not ours to write by hand). River commits each of its versions
+// separately (one adds an enum value that a later one uses), so a session-level
+// advisory lock, held on a connection of its own, makes a second replica wait and
+// then find nothing to do.
+func migrateRiver(ctx context.Context, pool *pgxpool.Pool) error {
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return fmt.Errorf("db: migrate river: %w", err)
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("db: migrate river: %w", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", riverLock); err != nil {
+		return fmt.Errorf("db: migrate river: lock: %w", err)
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", riverLock)
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("db: migrate river: %w", err)
+	}
+	return nil
+}
+
+// RiverSchemaVersion is the newest River migration this build applies; test
+// templates are named after it as well as after db/schema.
+func RiverSchemaVersion() int {
+	m, err := rivermigrate.New(riverpgxv5.New(nil), nil)
+	if err != nil {
+		return 0
+	}
+	all := m.AllVersions()
+	if len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].Version
 }
 
 // MigrateURL is Migrate on a short-lived pool of its own to databaseURL, for a

@@ -134,6 +134,7 @@ func schemaHash() string {
 		h.Write([]byte(n))
 		h.Write(b)
 	}
+	fmt.Fprintf(h, "river %d", db.RiverSchemaVersion())
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
