@@ -20,12 +20,16 @@ build: ## build bin/cairn
 	go build -trimpath -o bin/cairn ./cmd/cairn
 
 .PHONY: test
-test: services stripe-mock ## run every test (race detector on) against local PostgreSQL, Redis and stripe-mock
+test: services stripe-mock mailpit ## run every test (race detector on) against local PostgreSQL, Redis, stripe-mock and mailpit
 	go test -race -count=1 -timeout 30m ./...
 
 .PHONY: stripe-mock
 stripe-mock: ## install Stripe's mock API server for the billing tests (tests start it themselves)
 	@command -v stripe-mock >/dev/null || go install github.com/stripe/stripe-mock@v0.203.0
+
+.PHONY: mailpit
+mailpit: ## install mailpit, the SMTP server with an HTTP API that email tests send to (tests start it themselves)
+	@command -v mailpit >/dev/null || go install github.com/axllent/mailpit@v1.33.1
 
 .PHONY: bench
 bench: services ## run the Go benchmarks

@@ -11,9 +11,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/cairn-dev/cairn/internal/servertest"
+	"github.com/cairn-dev/cairn/internal/testbin"
 )
 
 const (
@@ -52,20 +51,10 @@ func stripeEnv(apiBase string) map[string]string {
 const deadStripe = "http://127.0.0.1:1"
 
 // startStripeMock runs Stripe's own stripe-mock on free loopback ports and returns
-// its HTTP base URL. The test is skipped only when the binary is missing outside CI.
+// its HTTP base URL.
 func startStripeMock(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("stripe-mock")
-	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "stripe-mock")
-		if _, err := os.Stat(bin); err != nil {
-			if os.Getenv("CI") == "" {
-				t.Skip("stripe-mock not installed: go install github.com/stripe/stripe-mock@v0.203.0")
-			}
-			t.Fatalf("stripe-mock not installed: %v", err)
-		}
-	}
+	bin := testbin.Find(t, "stripe-mock", "make stripe-mock, or go install github.com/stripe/stripe-mock@v0.203.0")
 	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:", "-https-addr", "127.0.0.1:")
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // newMeter builds the metering service (Redis-backed rate limits when REDIS_URL is
 // set) and registers its NOTIFY subscriptions and workers. The usage flusher is a
 // worker, so Close writes every recorded event before the pool closes.
-func (s *Server) newMeter() (*metering.Service, error) {
+func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
 	var rdb *redis.Client
 	if s.cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(s.cfg.RedisURL)
@@ -37,10 +37,6 @@ func (s *Server) newMeter() (*metering.Service, error) {
 		if err := rdb.Ping(ctx).Err(); err != nil {
 			s.log.Warn("Redis not reachable at start; rate limits stay in process until it is", "redis", config.RedactURL(s.cfg.RedisURL), "err", err)
 		}
-	}
-	mailer, err := mail.New(s.cfg.SMTPURL, s.cfg.BaseURL, s.log)
-	if err != nil {
-		return nil, err
 	}
 	m := metering.New(metering.Deps{
 		Pool: s.pool, Plans: s.cfg.Plans, Log: s.log, Redis: rdb, Mailer: mailer,

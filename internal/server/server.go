@@ -32,6 +32,8 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/jobs"
+	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/web"
@@ -50,6 +52,8 @@ type Server struct {
 	retrieval *retrieval.Service
 	meter     *metering.Service
 	registry  *prometheus.Registry
+	queue     *jobs.Queue
+	outbox    *mail.Outbox
 
 	// workers run until Close; each flushes what it holds before returning.
 	workers []func(ctx context.Context)
@@ -76,6 +80,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	// The job queue is built first so that services can register workers and
+	// composers; Init runs once all are registered, at the end of New.
+	s.queue = jobs.New(pool, log, jobs.Config{Work: true})
+	mailer, err := mail.New(cfg.SMTPURL, cfg.BaseURL, log)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.outbox = mail.NewOutbox(pool, s.queue, mailer)
+
 	s.keys = apikey.NewService(pool, cfg.Plans, log)
 	s.keys.Subscribe(s.listener)
 	s.workers = append(s.workers,
@@ -87,7 +101,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	bill := billing.New(pool, cfg, log)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
-	meter, err := s.newMeter()
+	meter, err := s.newMeter(mailer)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -140,9 +154,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Billing: bill, Retrieval: s.retrieval,
 	}).Routes(e)
 
+	if err := s.queue.Init(); err != nil {
+		pool.Close()
+		return nil, err
+	}
 	s.echo = e
 	return s, nil
 }
+
+// Queue returns the replica's job queue, for tools and tests.
+func (s *Server) Queue() *jobs.Queue { return s.queue }
+
+// Outbox returns the replica's email outbox, for tools and tests.
+func (s *Server) Outbox() *mail.Outbox { return s.outbox }
 
 // Retrieval returns the replica's retrieval service, for tools and tests.
 func (s *Server) Retrieval() *retrieval.Service { return s.retrieval }
@@ -165,6 +189,9 @@ func (s *Server) Start(ctx context.Context) error {
 			w(wctx)
 		}()
 	}
+	if err := s.queue.Start(wctx); err != nil {
+		return err
+	}
 	select {
 	case <-s.listener.Ready():
 		return nil
@@ -177,6 +204,10 @@ func (s *Server) Start(ctx context.Context) error {
 
 // Close stops the workers, letting each flush, then closes the pool.
 func (s *Server) Close() {
+	// Jobs stop first: a running job may still use the pool and the services.
+	qctx, qcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	s.queue.Stop(qctx)
+	qcancel()
 	if s.cancel != nil {
 		s.cancel()
 	}
