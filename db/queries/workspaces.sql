@@ -31,9 +31,3 @@ SELECT w.*, m.role FROM memberships m
 JOIN workspaces w ON w.id = m.workspace_id
 WHERE m.user_id = @user_id AND m.workspace_id = @workspace_id;
 
--- name: AuditInsert :exec
-INSERT INTO audit_log (workspace_id, actor_user_id, action, detail)
-VALUES (@workspace_id, sqlc.narg(actor_user_id), @action::text, @detail::jsonb);
-
--- name: AuditList :many
-SELECT * FROM audit_log WHERE workspace_id = @workspace_id ORDER BY created_at DESC LIMIT @lim::int;

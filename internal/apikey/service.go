@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -148,9 +149,9 @@ func (s *Service) Create(ctx context.Context, workspaceID uuid.UUID, createdBy *
 		if err != nil {
 			return err
 		}
-		return q.AuditInsert(ctx, dbq.AuditInsertParams{
-			WorkspaceID: workspaceID, ActorUserID: createdBy, Action: "api_key.created",
-			Detail: []byte(fmt.Sprintf(`{"key_id":%q,"prefix":%q}`, row.ID, row.Prefix)),
+		return audit.Record(ctx, q, audit.Entry{
+			WorkspaceID: workspaceID, Action: audit.KeyCreated, TargetKind: "api_key", TargetID: row.ID.String(),
+			Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
 		})
 	})
 	if err != nil {
@@ -209,9 +210,9 @@ func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *
 		if err := q.Notify(ctx, dbq.NotifyParams{Channel: ChannelRevoked, Payload: hex.EncodeToString(row.Hash)}); err != nil {
 			return err
 		}
-		return q.AuditInsert(ctx, dbq.AuditInsertParams{
-			WorkspaceID: workspaceID, ActorUserID: actor, Action: "api_key.revoked",
-			Detail: []byte(fmt.Sprintf(`{"key_id":%q,"prefix":%q}`, row.ID, row.Prefix)),
+		return audit.Record(ctx, q, audit.Entry{
+			WorkspaceID: workspaceID, Action: audit.KeyRevoked, TargetKind: "api_key", TargetID: row.ID.String(),
+			Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
 		})
 	})
 	if err != nil && apperr.As(err) == nil {

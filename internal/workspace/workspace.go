@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -21,12 +22,35 @@ import (
 // plan or name changed; caches keyed by workspace drop it.
 const ChannelChanged = "cairn_workspace_changed"
 
-// Roles a member can hold.
+// Roles a member can hold, from most to least powerful: owners also hold billing,
+// ownership transfer and deletion; admins manage members, invitations, every key and
+// read the audit log; members work with documents, search and their own keys;
+// viewers read documents and usage and change nothing.
 const (
 	RoleOwner  = "owner"
 	RoleAdmin  = "admin"
 	RoleMember = "member"
+	RoleViewer = "viewer"
 )
+
+// Roles lists every role, least powerful first.
+var Roles = []string{RoleViewer, RoleMember, RoleAdmin, RoleOwner}
+
+// RoleRank orders roles (viewer 1 … owner 4); anything else ranks 0 and is allowed
+// nothing.
+func RoleRank(role string) int {
+	for i, r := range Roles {
+		if r == role {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Allows reports whether role is at least least.
+func Allows(role, least string) bool {
+	return RoleRank(role) > 0 && RoleRank(role) >= RoleRank(least)
+}
 
 // Workspace is a tenant as the dashboard and admin commands see it.
 type Workspace struct {
@@ -36,8 +60,11 @@ type Workspace struct {
 	Role string // the current user's role; empty outside a membership
 }
 
-// CanManage reports whether the role may change billing, keys of others and members.
-func (w Workspace) CanManage() bool { return w.Role == RoleOwner || w.Role == RoleAdmin }
+// CanManage reports whether the role may manage members, invitations and every key.
+func (w Workspace) CanManage() bool { return Allows(w.Role, RoleAdmin) }
+
+// Allows reports whether the current user's role is at least least.
+func (w Workspace) Allows(least string) bool { return Allows(w.Role, least) }
 
 // Service reads and changes workspaces.
 type Service struct {
@@ -150,11 +177,20 @@ func SetPlanTx(ctx context.Context, q *dbq.Queries, id uuid.UUID, p plan.ID, act
 	if _, err := q.WorkspaceSetPlan(ctx, dbq.WorkspaceSetPlanParams{ID: id, Plan: string(p)}); err != nil {
 		return fmt.Errorf("workspace: set plan: %w", err)
 	}
-	if err := q.AuditInsert(ctx, dbq.AuditInsertParams{
-		WorkspaceID: id, ActorUserID: actor, Action: "plan.changed",
-		Detail: []byte(fmt.Sprintf(`{"from":%q,"to":%q,"by":%q}`, old.Plan, p, reason)),
-	}); err != nil {
-		return fmt.Errorf("workspace: audit: %w", err)
+	e := audit.Entry{
+		WorkspaceID: id, Action: audit.PlanChanged, TargetKind: "workspace", TargetID: id.String(),
+		Detail: map[string]any{"from": old.Plan, "to": string(p), "by": reason},
+	}
+	switch {
+	case reason == "stripe":
+		e.Actor = &audit.Actor{Kind: audit.ActorStripe}
+	case actor != nil:
+		a := audit.ActorFrom(ctx)
+		a.Kind, a.UserID = audit.ActorUser, actor
+		e.Actor = &a
+	}
+	if err := audit.Record(ctx, q, e); err != nil {
+		return fmt.Errorf("workspace: %w", err)
 	}
 	return q.Notify(ctx, dbq.NotifyParams{Channel: ChannelChanged, Payload: id.String()})
 }

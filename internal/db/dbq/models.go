@@ -24,11 +24,16 @@ type ApiKey struct {
 
 type AuditLog struct {
 	ID          int64
-	WorkspaceID uuid.UUID
+	WorkspaceID *uuid.UUID
 	ActorUserID *uuid.UUID
 	Action      string
 	Detail      []byte
 	CreatedAt   time.Time
+	ActorKind   string
+	TargetKind  string
+	TargetID    string
+	Ip          string
+	UserAgent   string
 }
 
 type Chunk struct {

@@ -12,64 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const auditInsert = `-- name: AuditInsert :exec
-INSERT INTO audit_log (workspace_id, actor_user_id, action, detail)
-VALUES ($1, $2, $3::text, $4::jsonb)
-`
-
-type AuditInsertParams struct {
-	WorkspaceID uuid.UUID
-	ActorUserID *uuid.UUID
-	Action      string
-	Detail      []byte
-}
-
-func (q *Queries) AuditInsert(ctx context.Context, arg AuditInsertParams) error {
-	_, err := q.db.Exec(ctx, auditInsert,
-		arg.WorkspaceID,
-		arg.ActorUserID,
-		arg.Action,
-		arg.Detail,
-	)
-	return err
-}
-
-const auditList = `-- name: AuditList :many
-SELECT id, workspace_id, actor_user_id, action, detail, created_at FROM audit_log WHERE workspace_id = $1 ORDER BY created_at DESC LIMIT $2::int
-`
-
-type AuditListParams struct {
-	WorkspaceID uuid.UUID
-	Lim         int32
-}
-
-func (q *Queries) AuditList(ctx context.Context, arg AuditListParams) ([]AuditLog, error) {
-	rows, err := q.db.Query(ctx, auditList, arg.WorkspaceID, arg.Lim)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []AuditLog{}
-	for rows.Next() {
-		var i AuditLog
-		if err := rows.Scan(
-			&i.ID,
-			&i.WorkspaceID,
-			&i.ActorUserID,
-			&i.Action,
-			&i.Detail,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const membershipCreate = `-- name: MembershipCreate :exec
 INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3::text)
 `
