@@ -221,7 +221,7 @@ func BillingPage(s Shell, b Billing) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if b.Enabled && !b.CanManage {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"alert info\" role=\"status\">Only the workspace's owners and admins can change its plan.</div>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<div class=\"alert info\" role=\"status\">Only the workspace's owner can change its plan.</div>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -28,7 +28,7 @@ const (
 
 var (
 	errBillingOff = apperr.New(apperr.NotFound, "Billing is off on this server; an operator can change plans with `cairn admin set-plan`.")
-	errNotManager = apperr.New(apperr.Forbidden, "Only the workspace's owners and admins can change its billing.")
+	errNotManager = apperr.New(apperr.Forbidden, "Only the workspace's owner can change its billing.")
 )
 
 // Checkout starts a Stripe Checkout session in which the workspace subscribes to
@@ -41,7 +41,7 @@ func (s *Service) Checkout(ctx context.Context, ws workspace.Workspace, email st
 	if !s.Enabled() {
 		return "", errBillingOff
 	}
-	if !ws.CanManage() {
+	if !ws.Allows(workspace.RoleOwner) {
 		return "", errNotManager
 	}
 	price := s.priceForPlan(p)
@@ -122,7 +122,7 @@ func (s *Service) Portal(ctx context.Context, ws workspace.Workspace) (string, e
 	if !s.Enabled() {
 		return "", errBillingOff
 	}
-	if !ws.CanManage() {
+	if !ws.Allows(workspace.RoleOwner) {
 		return "", errNotManager
 	}
 	customer, err := s.q.StripeCustomerGet(ctx, ws.ID)

@@ -224,7 +224,7 @@ func TestBillingPermissions(t *testing.T) {
 
 	t.Run("PageReadOnly", func(t *testing.T) {
 		_, page := b.Get("/dashboard/billing")
-		if strings.Contains(page, "Upgrade to") || !strings.Contains(page, "Only the workspace's owners and admins") {
+		if strings.Contains(page, "Upgrade to") || !strings.Contains(page, "Only the workspace's owner can change") {
 			t.Fatalf("a member sees billing actions:\n%s", page)
 		}
 	})
@@ -241,8 +241,17 @@ func TestBillingPermissions(t *testing.T) {
 			t.Fatalf("%d Stripe calls for a member", n)
 		}
 	})
-	t.Run("AdminMayCheckout", func(t *testing.T) {
+	t.Run("AdminMayNotCheckout", func(t *testing.T) {
 		if _, err := inst.Server.Pool().Exec(context.Background(), "UPDATE memberships SET role = 'admin' WHERE workspace_id = $1", acct.WorkspaceID); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := b.Submit("/dashboard/billing", "/dashboard/billing/checkout", url.Values{"plan": {"pro"}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "needs the owner role") {
+			t.Fatalf("status %d, want 403 naming the owner role: %.300s", resp.StatusCode, body)
+		}
+	})
+	t.Run("OwnerMayCheckout", func(t *testing.T) {
+		if _, err := inst.Server.Pool().Exec(context.Background(), "UPDATE memberships SET role = 'owner' WHERE workspace_id = $1", acct.WorkspaceID); err != nil {
 			t.Fatal(err)
 		}
 		resp, body := b.Submit("/dashboard/billing", "/dashboard/billing/checkout", url.Values{"plan": {"pro"}})

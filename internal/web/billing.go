@@ -8,6 +8,8 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/reqctx"
+	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
 )
 
@@ -21,7 +23,7 @@ func (h *Handler) showBilling(c echo.Context) error {
 	ws := currentWorkspace(c)
 	plans := h.Config.Plans
 	b := views.Billing{
-		Enabled: h.Billing.Enabled(), CanManage: ws.CanManage(), PlanName: plans.Get(st.Plan).Name,
+		Enabled: h.Billing.Enabled(), CanManage: ws.Allows(workspace.RoleOwner), PlanName: plans.Get(st.Plan).Name,
 		Plans: PlanCards(plans, st.Plan), HasPortal: st.HasCustomer,
 		WorkspaceID: ws.ID.String(), WebhookURL: h.Config.BaseURL + "/webhooks/stripe",
 	}
@@ -93,10 +95,13 @@ func (h *Handler) billingCancel(c echo.Context) error {
 	return render(c, http.StatusOK, views.BillingReturnPage(h.shell(c, "Billing", "billing"), r))
 }
 
+// ctxBilling memoises the request's billing.Status.
+const ctxBilling = "cairn.billing"
+
 // billingStatus reads the workspace's billing once per request. Reading it applies
 // an expired grace period, so the workspace in the context gets the plan in force.
 func (h *Handler) billingStatus(c echo.Context) (billing.Status, error) {
-	if st, ok := c.Get("billing").(billing.Status); ok {
+	if st, ok := c.Get(ctxBilling).(billing.Status); ok {
 		return st, nil
 	}
 	ws := currentWorkspace(c)
@@ -106,9 +111,9 @@ func (h *Handler) billingStatus(c echo.Context) (billing.Status, error) {
 	}
 	if ws.Plan != st.Plan {
 		ws.Plan = st.Plan
-		c.Set("workspace", ws)
+		reqctx.SetWorkspace(c, ws)
 	}
-	c.Set("billing", st)
+	c.Set(ctxBilling, st)
 	return st, nil
 }
 

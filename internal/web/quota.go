@@ -10,7 +10,8 @@ import (
 	"github.com/cairn-dev/cairn/views"
 )
 
-const ctxSummary = "usage_summary"
+// ctxSummary memoises the request's metering.Summary.
+const ctxSummary = "cairn.usage_summary"
 
 // summary returns the current workspace's usage this period, loaded once per request.
 func (h *Handler) summary(c echo.Context) (metering.Summary, error) {

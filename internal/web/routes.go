@@ -12,7 +12,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	// Stripe signs its webhooks; they carry no session or CSRF token.
 	e.POST("/webhooks/stripe", h.stripeWebhook)
 
-	pub := e.Group("", limitBody, h.withSession, h.csrf)
+	// authorize applies access.go's table to every route of the group.
+	pub := e.Group("", limitBody, h.withSession, h.csrf, h.authorize)
 	pub.GET("/", h.showHome)
 	pub.GET("/signup", h.showSignup)
 	pub.POST("/signup", h.signup, h.limitForm(metering.ScopeSignup, views.Signup))
@@ -20,7 +21,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub.POST("/login", h.login, h.limitForm(metering.ScopeLogin, views.Login))
 	pub.POST("/logout", h.logout)
 
-	dash := pub.Group("/dashboard", h.requireUser)
+	dash := pub.Group("/dashboard")
 	dash.GET("", h.showOverview)
 	dash.GET("/keys", h.showAPIKeys)
 	dash.POST("/keys", h.createAPIKey)
@@ -37,4 +38,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/billing/cancel", h.billingCancel)
 	dash.GET("/team", h.placeholder("Team", "team", "Inviting members, assigning roles and the audit log are planned for Enterprise workspaces; they are not built yet."))
 	dash.GET("/settings", h.placeholder("Settings", "settings", "Renaming the workspace and changing your email or password are not built yet."))
+
+	h.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method != echo.RouteNotFound {
+			h.routes[r.Method+" "+r.Path] = true
+		}
+	}
 }

@@ -33,17 +33,6 @@ func (h *Handler) signup(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 
-// startSession renews the session token (against fixation) and stores who logged in.
-func (h *Handler) startSession(c echo.Context, userID, workspaceID string) error {
-	ctx := c.Request().Context()
-	if err := h.Sessions.RenewToken(ctx); err != nil {
-		return err
-	}
-	h.Sessions.Put(ctx, sessUserID, userID)
-	h.Sessions.Put(ctx, sessWorkspaceID, workspaceID)
-	return nil
-}
-
 // authFormError re-renders a sign-up or log-in form with the error next to its field.
 // Errors that are not the caller's go to the error handler.
 func (h *Handler) authFormError(c echo.Context, err error, email string, page func(views.AuthForm) templ.Component) error {

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
+	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/reqctx"
+	"github.com/cairn-dev/cairn/internal/workspace"
+)
+
+// Who may use a route, besides the workspace roles (workspace.RoleViewer …
+// workspace.RoleOwner, each meaning "at least this role in the session's current
+// workspace").
+const (
+	// anyone needs no session: public pages and the forms that start one.
+	anyone = "anyone"
+	// signedIn needs a signed-in person, whatever their role: their own account.
+	signedIn = "signed-in"
+)
+
+// routeAccess is the one table of who may use each dashboard route, keyed by method
+// and echo path. authorize enforces it before any handler runs, so a handler never
+// checks a role itself; a route missing here is refused, and
+// TestEveryDashboardRouteHasAnAccessRule walks the router so that cannot ship.
+// Services still check the rules that depend on the object (a member revokes only
+// their own keys).
+var routeAccess = map[string]string{
+	"GET /":        anyone,
+	"GET /signup":  anyone,
+	"POST /signup": anyone,
+	"GET /login":   anyone,
+	"POST /login":  anyone,
+	"POST /logout": anyone,
+
+	"GET /dashboard":                   workspace.RoleViewer,
+	"GET /dashboard/keys":              workspace.RoleMember,
+	"POST /dashboard/keys":             workspace.RoleMember,
+	"POST /dashboard/keys/:id/revoke":  workspace.RoleMember,
+	"GET /dashboard/documents":         workspace.RoleViewer,
+	"GET /dashboard/documents/search":  workspace.RoleViewer,
+	"POST /dashboard/documents/delete": workspace.RoleMember,
+	"GET /dashboard/usage":             workspace.RoleViewer,
+	"GET /dashboard/usage.csv":         workspace.RoleViewer,
+	"GET /dashboard/billing":           workspace.RoleMember,
+	"POST /dashboard/billing/checkout": workspace.RoleOwner,
+	"POST /dashboard/billing/portal":   workspace.RoleOwner,
+	"GET /dashboard/billing/success":   workspace.RoleMember,
+	"GET /dashboard/billing/cancel":    workspace.RoleMember,
+	"GET /dashboard/team":              workspace.RoleViewer,
+	"GET /dashboard/settings":          signedIn,
+}
+
+// authorize applies routeAccess: it loads the user (sending visitors to log in) and,
+// for role rules, the session's current workspace with the user's role in it, and
+// refuses a role below the rule with a page naming the role needed.
+func (h *Handler) authorize(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key := c.Request().Method + " " + c.Path()
+		rule, ok := routeAccess[key]
+		if !ok {
+			if !h.routes[key] {
+				return next(c) // no such route: the group's not-found handler answers 404
+			}
+			h.Log.Error("web: route without an access rule; refused", "route", key)
+			return apperr.New(apperr.Forbidden, "This page is not available.")
+		}
+		if rule == anyone {
+			return next(c)
+		}
+		u, err := h.signedInUser(c)
+		if err != nil || u == nil {
+			return err
+		}
+		ws, err := h.currentWorkspace(c.Request().Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		reqctx.SetWorkspace(c, ws)
+		if rule != signedIn && !ws.Allows(rule) {
+			return apperr.New(apperr.Forbidden, "This needs the %s role in %s (or a higher one); you are %s %s.",
+				rule, ws.Name, article(ws.Role), ws.Role)
+		}
+		return next(c)
+	}
+}
+
+// signedInUser loads the session's user and records them as the actor of what the
+// request changes. Without a session it redirects to the log-in page and returns a
+// nil user.
+func (h *Handler) signedInUser(c echo.Context) (*auth.User, error) {
+	ctx := c.Request().Context()
+	uid, err := uuid.Parse(h.Sessions.GetString(ctx, sessUserID))
+	if err != nil {
+		return nil, c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+	}
+	u, err := h.Auth.Get(ctx, uid)
+	if apperr.Is(err, apperr.NotFound) {
+		_ = h.Sessions.Destroy(ctx)
+		return nil, c.Redirect(http.StatusSeeOther, "/login")
+	}
+	if err != nil {
+		return nil, err
+	}
+	reqctx.SetUser(c, u)
+	r := c.Request()
+	c.SetRequest(r.WithContext(audit.WithActor(r.Context(), audit.User(u.ID, c.RealIP(), r.UserAgent()))))
+	return &u, nil
+}
+
+// currentWorkspace returns the session's workspace if the user still belongs to it,
+// else their first one.
+func (h *Handler) currentWorkspace(ctx context.Context, uid uuid.UUID) (workspace.Workspace, error) {
+	if id, err := uuid.Parse(h.Sessions.GetString(ctx, sessWorkspaceID)); err == nil {
+		ws, err := h.Workspaces.ForUser(ctx, uid, id)
+		if err == nil {
+			return ws, nil
+		}
+		if !apperr.Is(err, apperr.NotFound) {
+			return workspace.Workspace{}, err
+		}
+	}
+	all, err := h.Workspaces.ListForUser(ctx, uid)
+	if err != nil {
+		return workspace.Workspace{}, err
+	}
+	if len(all) == 0 {
+		return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your account belongs to no workspace.")
+	}
+	h.Sessions.Put(ctx, sessWorkspaceID, all[0].ID.String())
+	return all[0], nil
+}
+
+// currentUser returns the signed-in user of a route that needs one.
+func currentUser(c echo.Context) auth.User {
+	u, _ := reqctx.User(c)
+	return u
+}
+
+// currentWorkspace returns the session's workspace of a route that needs one.
+func currentWorkspace(c echo.Context) workspace.Workspace {
+	ws, _ := reqctx.Workspace(c)
+	return ws
+}
+
+// article is the indefinite article of a role's name.
+func article(role string) string {
+	if role == workspace.RoleAdmin || role == workspace.RoleOwner {
+		return "an"
+	}
+	return "a"
+}
