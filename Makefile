@@ -39,9 +39,12 @@ bench: services ## run the Go benchmarks
 bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (64 connections)
 	go run ./cmd/cairn-load -ratio -bin bin/cairn -c 64 -d 10s -rounds 2
 
+# DATA is a test collection's directory or a directory of them (Cranfield's or BEIR's layout).
+DATA ?= ../shared/data
+
 .PHONY: eval
-eval: services ## search quality on the Cranfield collection through the API (nDCG@10, recall per mode)
-	go run ./cmd/cairn-eval -data ../shared/data/cranfield
+eval: services ## search quality per collection and mode through the API, beside plain BM25 (DATA=dir)
+	go run ./cmd/cairn-eval -data $(DATA)
 
 .PHONY: generate
 generate: ## regenerate sqlc and templ code

@@ -1,19 +1,25 @@
-// Command cairn-eval measures search quality on the Cranfield collection through
-// the real API: it stores the 1,400 abstracts with POST /v1/documents, runs the 225
-// queries with POST /v1/search in each mode and prints nDCG@10 (binary relevance:
-// codes 1–4 relevant) and recall.
+// Command cairn-eval measures search quality on test collections through the real
+// API, beside a plain BM25 baseline computed over the same texts.
+//
+// -data is a collection directory or a directory of them, in Cranfield's layout
+// (cran.all.1400, cran.qry, cranqrel) or BEIR's (corpus.jsonl, queries.jsonl,
+// qrels/test.tsv). For each collection it stores the documents (title and text)
+// with POST /v1/documents in a workspace of their own, runs every judged query
+// with POST /v1/search in each mode, and prints nDCG@10 (binary relevance,
+// results counted per document: a document's best chunk), recall@100, the median
+// latency and how many queries returned nothing. The baseline is Okapi BM25 (k1
+// 1.2, b 0.75, Lucene's 33 stop words, no stemming) over whole documents.
 //
 // By default it starts its own replica on a fresh database (DATABASE_URL's server,
 // database cairn_eval) with the local embedder and builtin index; -url and -key
-// point it at a running replica instead. The API returns at most 50 results, so
-// recall@50 comes from the API; recall@100 is measured through the same search
-// service in process, which only the self-started replica allows.
+// point it at a running replica instead (one collection). The API returns at most
+// 50 results, so recall@100 comes from the same search service in process, which
+// only the self-started replica allows; against -url it is recall@50.
 //
-//	go run ./cmd/cairn-eval -data ../shared/data/cranfield
+//	go run ./cmd/cairn-eval -data path/to/collections
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,8 +33,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,53 +56,98 @@ func main() {
 	}
 }
 
-type doc struct {
-	ID, Title, Text string
-}
-
-type evalQuery struct {
-	N    int // position in cran.qry, as cranqrel numbers them
-	Text string
-}
+// baseline names the BM25 row in the tables.
+const baseline = "bm25"
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("cairn-eval", flag.ContinueOnError)
-	data := fs.String("data", "../shared/data/cranfield", "directory with cran.all.1400, cran.qry and cranqrel")
+	data := fs.String("data", "../shared/data", "a test collection's directory, or a directory of them")
+	only := fs.String("collections", "", "comma-separated collection names to evaluate (default: every one under -data)")
 	baseURL := fs.String("url", "", "a running replica (default: start one)")
 	key := fs.String("key", "", "API key for -url")
 	modes := fs.String("modes", "keyword,semantic,hybrid", "search modes to evaluate")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	docs, err := readDocs(filepath.Join(*data, "cran.all.1400"))
+	dirs, err := findCollections(*data)
 	if err != nil {
 		return err
 	}
-	queries, err := readQueries(filepath.Join(*data, "cran.qry"))
-	if err != nil {
-		return err
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		dirs = slices.DeleteFunc(dirs, func(d string) bool { return !slices.Contains(want, baseName(d)) })
+		if len(dirs) == 0 {
+			return fmt.Errorf("no collection named %s under %s", *only, *data)
+		}
 	}
-	qrels, err := readQrels(filepath.Join(*data, "cranqrel"))
-	if err != nil {
-		return err
+	if *baseURL != "" && len(dirs) > 1 {
+		return errors.New("-url evaluates one collection (its key's workspace holds it): name it with -collections")
 	}
+	systems := append([]string{baseline}, strings.Split(*modes, ",")...)
 
-	var svc *retrieval.Service
-	var caller retrieval.Caller
+	var inst *instance
 	if *baseURL == "" {
-		inst, err := start(ctx)
-		if err != nil {
+		if inst, err = start(ctx); err != nil {
 			return err
 		}
 		defer inst.stop()
-		*baseURL, *key, svc, caller = inst.url, inst.key, inst.srv.Retrieval(), inst.caller
 	}
-	c := &client{base: strings.TrimRight(*baseURL, "/"), key: *key}
+	var results []collectionResult
+	for _, dir := range dirs {
+		coll, err := loadCollection(dir)
+		if err != nil {
+			return err
+		}
+		t := tenant{client: &client{base: strings.TrimRight(*baseURL, "/"), key: *key}}
+		if inst != nil {
+			if t, err = inst.tenant(ctx, coll.Name); err != nil {
+				return err
+			}
+		}
+		res, err := evaluate(ctx, out, coll, t, systems)
+		if err != nil {
+			return fmt.Errorf("%s: %w", coll.Name, err)
+		}
+		results = append(results, res)
+	}
+	recallAtK := 100
+	if inst == nil {
+		recallAtK = 50
+	}
+	summarize(out, results, systems, recallAtK)
+	return nil
+}
 
+func baseName(dir string) string { return filepath.Base(dir) }
+
+// scores are one system's figures on one collection.
+type scores struct {
+	NDCG, Recall float64
+	P50          time.Duration
+	Empty        int // queries that returned nothing
+}
+
+type collectionResult struct {
+	Name    string
+	Docs    int
+	Queries int
+	By      map[string]scores
+}
+
+// tenant is a workspace to store one collection in, reached through the API and,
+// when the replica runs in process, through its search service.
+type tenant struct {
+	client *client
+	svc    *retrieval.Service
+	caller retrieval.Caller
+}
+
+func evaluate(ctx context.Context, out io.Writer, coll *collection, t tenant, systems []string) (collectionResult, error) {
+	res := collectionResult{Name: coll.Name, Docs: len(coll.Docs), Queries: len(coll.Queries), By: map[string]scores{}}
 	began := time.Now()
 	chunks := 0
-	for i := 0; i < len(docs); i += 100 {
-		batch := docs[i:min(i+100, len(docs))]
+	for i := 0; i < len(coll.Docs); i += retrieval.MaxBatch {
+		batch := coll.Docs[i:min(i+retrieval.MaxBatch, len(coll.Docs))]
 		var req struct {
 			Documents []map[string]string `json:"documents"`
 		}
@@ -107,61 +157,141 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		var resp struct {
 			Documents []struct{ Chunks int } `json:"documents"`
 		}
-		if err := c.do("POST", "/v1/documents", req, &resp); err != nil {
-			return fmt.Errorf("store documents %d–%d: %w", i+1, i+len(batch), err)
+		if err := t.client.do("POST", "/v1/documents", req, &resp); err != nil {
+			return res, fmt.Errorf("store documents %d–%d: %w", i+1, i+len(batch), err)
 		}
 		for _, d := range resp.Documents {
 			chunks += d.Chunks
 		}
 	}
-	fmt.Fprintf(out, "stored %d documents (%d chunks) in %v\n", len(docs), chunks, time.Since(began).Round(time.Millisecond))
-	fmt.Fprintf(out, "%-9s %8s %10s %11s %9s\n", "mode", "nDCG@10", "recall@50", "recall@100", "p50 ms")
-	for _, mode := range strings.Split(*modes, ",") {
-		var ndcg, r50, r100 float64
-		var lat []time.Duration
-		for _, q := range queries {
-			rel := qrels[q.N]
-			t := time.Now()
-			var resp struct {
-				Results []struct {
-					DocumentID string `json:"document_id"`
-				} `json:"results"`
-			}
-			if err := c.do("POST", "/v1/search", map[string]any{"query": q.Text, "mode": mode, "top_k": 50}, &resp); err != nil {
-				return fmt.Errorf("query %d: %w", q.N, err)
-			}
-			lat = append(lat, time.Since(t))
-			ranked := make([]string, len(resp.Results))
-			for i, r := range resp.Results {
-				ranked[i] = r.DocumentID
-			}
-			ranked = dedupe(ranked)
-			ndcg += ndcgAt(ranked, rel, 10)
-			r50 += recallAt(ranked, rel, 50)
-			if svc != nil {
-				rs, err := svc.Search(ctx, caller, retrieval.SearchInput{Query: q.Text, TopK: 300, Mode: retrieval.Mode(mode)})
-				if err != nil {
-					return err
-				}
-				ids := make([]string, len(rs))
-				for i, r := range rs {
-					ids[i] = r.DocumentID
-				}
-				r100 += recallAt(dedupe(ids), rel, 100)
-			}
-		}
-		n := float64(len(queries))
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		r100s := "n/a"
-		if svc != nil {
-			r100s = fmt.Sprintf("%.3f", r100/n)
-		}
-		fmt.Fprintf(out, "%-9s %8.3f %10.3f %11s %9.1f\n", mode, ndcg/n, r50/n, r100s, float64(lat[len(lat)/2].Microseconds())/1000)
+	took := time.Since(began)
+	fmt.Fprintf(out, "%s: stored %d documents (%d chunks) in %v (%.0f chunks/s); %d judged queries\n",
+		coll.Name, len(coll.Docs), chunks, took.Round(time.Millisecond), float64(chunks)/took.Seconds(), len(coll.Queries))
+
+	bm := newBM25(coll.Docs)
+	recallAtK := 100
+	if t.svc == nil {
+		recallAtK = 50
 	}
-	return nil
+	for _, sys := range systems {
+		var s scores
+		var lat []time.Duration
+		for _, q := range coll.Queries {
+			rel := coll.Qrels[q.ID]
+			var top, deep []string
+			start := time.Now()
+			if sys == baseline {
+				deep = bm.search(q.Text, recallAtK)
+				top = deep
+			} else {
+				var resp struct {
+					Results []struct {
+						DocumentID string `json:"document_id"`
+					} `json:"results"`
+				}
+				if err := t.client.do("POST", "/v1/search", map[string]any{"query": q.Text, "mode": sys, "top_k": retrieval.MaxTopK}, &resp); err != nil {
+					return res, fmt.Errorf("query %s: %w", q.ID, err)
+				}
+				for _, r := range resp.Results {
+					top = append(top, r.DocumentID)
+				}
+				top = dedupe(top)
+				deep = top
+			}
+			lat = append(lat, time.Since(start))
+			if sys != baseline && t.svc != nil {
+				// A document has several chunks: ask for enough to fill 100 documents.
+				rs, err := t.svc.Search(ctx, t.caller, retrieval.SearchInput{Query: q.Text, TopK: 3 * recallAtK, Mode: retrieval.Mode(sys)})
+				if err != nil {
+					return res, err
+				}
+				deep = deep[:0:0]
+				for _, r := range rs {
+					deep = append(deep, r.DocumentID)
+				}
+				deep = dedupe(deep)
+			}
+			if len(top) == 0 {
+				s.Empty++
+			}
+			s.NDCG += ndcgAt(top, rel, 10)
+			s.Recall += recallAt(deep, rel, recallAtK)
+		}
+		n := float64(len(coll.Queries))
+		s.NDCG /= n
+		s.Recall /= n
+		slices.Sort(lat)
+		s.P50 = lat[len(lat)/2]
+		res.By[sys] = s
+		fmt.Fprintf(out, "  %-9s nDCG@10 %.3f  recall@%d %.3f  p50 %6.1f ms  empty %d\n",
+			sys, s.NDCG, recallAtK, s.Recall, float64(s.P50.Microseconds())/1000, s.Empty)
+	}
+	return res, nil
 }
 
-// dedupe keeps each document's best chunk: the collection is judged per document.
+// summarize prints one table per measure: a row per system, a column per
+// collection, the mean over collections and its ratio to the baseline's.
+func summarize(out io.Writer, results []collectionResult, systems []string, recallAtK int) {
+	if len(results) == 0 {
+		return
+	}
+	measures := []struct {
+		name string
+		get  func(scores) float64
+	}{
+		{"nDCG@10", func(s scores) float64 { return s.NDCG }},
+		{fmt.Sprintf("recall@%d", recallAtK), func(s scores) float64 { return s.Recall }},
+	}
+	for _, m := range measures {
+		fmt.Fprintf(out, "\n| %s |", m.name)
+		for _, r := range results {
+			fmt.Fprintf(out, " %s |", baseName(r.Name))
+		}
+		fmt.Fprintln(out, " mean | ÷ bm25 |")
+		fmt.Fprint(out, "|---|")
+		for range results {
+			fmt.Fprint(out, "---|")
+		}
+		fmt.Fprintln(out, "---|---|")
+		var baseMean float64
+		for _, r := range results {
+			baseMean += m.get(r.By[baseline]) / float64(len(results))
+		}
+		for _, sys := range systems {
+			fmt.Fprintf(out, "| %s |", sys)
+			var mean float64
+			for _, r := range results {
+				v := m.get(r.By[sys])
+				mean += v / float64(len(results))
+				mark := ""
+				if sys != baseline && v < m.get(r.By[baseline]) {
+					mark = " ↓" // below the baseline on this collection
+				}
+				fmt.Fprintf(out, " %.3f%s |", v, mark)
+			}
+			fmt.Fprintf(out, " %.3f | %.3f |\n", mean, mean/baseMean)
+		}
+	}
+	fmt.Fprint(out, "\n| queries with no result |")
+	for _, r := range results {
+		fmt.Fprintf(out, " %s (%d) |", baseName(r.Name), r.Queries)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprint(out, "|---|")
+	for range results {
+		fmt.Fprint(out, "---|")
+	}
+	fmt.Fprintln(out)
+	for _, sys := range systems {
+		fmt.Fprintf(out, "| %s |", sys)
+		for _, r := range results {
+			fmt.Fprintf(out, " %d |", r.By[sys].Empty)
+		}
+		fmt.Fprintln(out)
+	}
+}
+
+// dedupe keeps each document's first (best) chunk: the collections are judged per document.
 func dedupe(ids []string) []string {
 	seen := map[string]bool{}
 	out := ids[:0:0]
@@ -234,13 +364,14 @@ func (c *client) do(method, path string, body, out any) error {
 }
 
 type instance struct {
-	url, key string
-	srv      *server.Server
-	caller   retrieval.Caller
-	stop     func()
+	url  string
+	cfg  config.Config
+	log  *slog.Logger
+	srv  *server.Server
+	stop func()
 }
 
-// start runs a replica on a fresh cairn_eval database with an Enterprise workspace.
+// start runs a replica on a fresh cairn_eval database.
 func start(ctx context.Context) (*instance, error) {
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
@@ -287,126 +418,42 @@ func start(ctx context.Context) (*instance, error) {
 		}
 		if i > 500 {
 			cancel()
+			<-done
 			return nil, errors.New("the replica did not come up")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pool := srv.Pool()
-	u, ws, err := auth.NewService(pool).SignUp(ctx, "eval@example.com", "correct horse battery")
+	return &instance{url: url, cfg: cfg, log: log, srv: srv, stop: func() { cancel(); <-done }}, nil
+}
+
+// tenant signs up an account for one collection, on the Enterprise plan (no
+// document cap, no quota), and makes it a key.
+func (inst *instance) tenant(ctx context.Context, name string) (tenant, error) {
+	pool := inst.srv.Pool()
+	u, ws, err := auth.NewService(pool).SignUp(ctx, "eval-"+sanitize(name)+"@example.com", "correct horse battery staple")
 	if err != nil {
-		cancel()
-		return nil, err
+		return tenant{}, err
 	}
-	if err := workspace.NewService(pool, cfg.Plans).SetPlan(ctx, ws.ID, plan.Enterprise, nil, "eval"); err != nil {
-		cancel()
-		return nil, err
+	if err := workspace.NewService(pool, inst.cfg.Plans).SetPlan(ctx, ws.ID, plan.Enterprise, nil, "eval"); err != nil {
+		return tenant{}, err
 	}
-	k, err := apikey.NewService(pool, cfg.Plans, log).Create(ctx, ws.ID, &u.ID, "eval")
+	k, err := apikey.NewService(pool, inst.cfg.Plans, inst.log).Create(ctx, ws.ID, &u.ID, "eval")
 	if err != nil {
-		cancel()
-		return nil, err
+		return tenant{}, err
 	}
-	return &instance{
-		url: url, key: k.Secret, srv: srv,
+	return tenant{
+		client: &client{base: inst.url, key: k.Secret},
+		svc:    inst.srv.Retrieval(),
 		caller: retrieval.Caller{WorkspaceID: ws.ID, Plan: plan.Enterprise},
-		stop:   func() { cancel(); <-done },
 	}, nil
 }
 
-// readDocs parses cran.all.1400: .I id, .T title, .A, .B, .W abstract.
-func readDocs(path string) ([]doc, error) {
-	recs, err := readRecords(path)
-	if err != nil {
-		return nil, err
-	}
-	var docs []doc
-	for _, r := range recs {
-		text := strings.TrimSpace(r.fields["W"])
-		if text == "" {
-			text = strings.TrimSpace(r.fields["T"])
+// sanitize keeps what an email's local part may hold.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			return r
 		}
-		if text == "" {
-			continue // 471 and 995 are empty
-		}
-		docs = append(docs, doc{ID: r.id, Title: oneLine(r.fields["T"]), Text: text})
-	}
-	return docs, nil
-}
-
-// readQueries parses cran.qry; queries are numbered by position, not by .I.
-func readQueries(path string) ([]evalQuery, error) {
-	recs, err := readRecords(path)
-	if err != nil {
-		return nil, err
-	}
-	qs := make([]evalQuery, len(recs))
-	for i, r := range recs {
-		qs[i] = evalQuery{N: i + 1, Text: oneLine(r.fields["W"])}
-	}
-	return qs, nil
-}
-
-type record struct {
-	id     string
-	fields map[string]string
-}
-
-func readRecords(path string) ([]record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var recs []record
-	field := ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if strings.HasPrefix(line, ".I ") {
-			id := strings.TrimSpace(line[3:])
-			if n, err := strconv.Atoi(id); err == nil {
-				id = strconv.Itoa(n)
-			}
-			recs = append(recs, record{id: id, fields: map[string]string{}})
-			field = ""
-			continue
-		}
-		if len(line) == 2 && line[0] == '.' && strings.Contains("TABW", line[1:]) {
-			field = line[1:]
-			continue
-		}
-		if len(recs) > 0 && field != "" {
-			recs[len(recs)-1].fields[field] += line + "\n"
-		}
-	}
-	return recs, sc.Err()
-}
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-// readQrels parses "query doc code" lines; codes 1–4 are relevant.
-func readQrels(path string) (map[int]map[string]bool, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	out := map[int]map[string]bool{}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		q, err1 := strconv.Atoi(f[0])
-		code, err2 := strconv.Atoi(f[2])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		if out[q] == nil {
-			out[q] = map[string]bool{}
-		}
-		if code >= 1 && code <= 4 {
-			out[q][f[1]] = true
-		}
-	}
-	return out, nil
+		return '-'
+	}, strings.ToLower(s))
 }
