@@ -69,13 +69,14 @@ DELETE FROM term_stats t USING dec
 WHERE t.workspace_id = @workspace_id AND t.lexeme = dec.lexeme AND dec.chunks <= 0;
 
 -- name: TermStatsForQuery :many
--- The query's lexemes (as the index parses them) with their document frequency,
--- and the workspace's chunk count and total length, for BM25.
-SELECT t.lexeme, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
-FROM term_stats t
-JOIN retrieval_state s ON s.workspace_id = t.workspace_id
-WHERE t.workspace_id = @workspace_id
-  AND t.lexeme = ANY(tsvector_to_array(to_tsvector('english', @query::text)));
+-- The query's lexemes (as the index parses them), how often the query says each
+-- (a word asked about twice weighs twice, as in BM25), their document frequency,
+-- and the workspace's chunk count and total length.
+SELECT t.lexeme, q.occurrences::int AS query_tf, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
+FROM (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS occurrences
+      FROM unnest(to_tsvector('english', @query::text)) AS u(lexeme, positions, weights)) AS q
+JOIN term_stats t ON t.workspace_id = @workspace_id AND t.lexeme = q.lexeme
+JOIN retrieval_state s ON s.workspace_id = t.workspace_id;
 
 -- name: ChunkTermHits :batchmany
 -- The chunks containing one lexeme (@term is a quoted tsquery lexeme), read through
@@ -113,3 +114,10 @@ WHERE v.workspace_id = @workspace_id AND v.model = @model::text;
 -- name: ChunkVectorModels :many
 -- The models a workspace has vectors of, for rebuilding a vector index.
 SELECT DISTINCT model FROM chunk_vectors WHERE workspace_id = @workspace_id ORDER BY model;
+
+-- name: ChunkMatching :many
+-- Which of the chunks match @required (websearch syntax: phrases, -exclusions), so
+-- that a semantic search honours what a query says must match.
+SELECT c.id FROM chunks c
+WHERE c.workspace_id = @workspace_id AND c.id = ANY(@ids::bigint[])
+  AND c.tsv @@ websearch_to_tsquery('english', @required::text);

@@ -151,7 +151,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 		},
 	}
 	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
-	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "512"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
+	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "3072"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
 	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
 	if d := get("OPENAI_EMBEDDING_DIMENSIONS", ""); d != "" {
 		c.OpenAI.EmbeddingDimensions = positiveInt(d, "OPENAI_EMBEDDING_DIMENSIONS", 1, 8192, &problems)

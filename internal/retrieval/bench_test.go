@@ -187,8 +187,9 @@ func BenchmarkIndexVsChromem(b *testing.B) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	b.Logf("builtin index: %d vectors of %d dimensions use %.1f MiB of heap (%.1f MiB of it the float32 values)",
-		n, emb.Dim(), float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), float64(len(e.vecs)*4)/(1<<20))
+	heap := float64(after.HeapAlloc - before.HeapAlloc)
+	b.Logf("builtin index: %d vectors of %d dimensions use %.1f MiB of heap, %.0f bytes per vector",
+		n, emb.Dim(), heap/(1<<20), heap/n)
 
 	db := chromem.NewDB()
 	coll, err := db.CreateCollection("bench", nil, func(context.Context, string) ([]float32, error) {
@@ -218,12 +219,14 @@ func BenchmarkIndexVsChromem(b *testing.B) {
 		}
 	})
 	b.Run("builtin-same-results", func(b *testing.B) {
-		// Not a timing: checks that both return the same neighbours, so the comparison is fair.
+		// Not a timing: checks that both return the same neighbours, so the
+		// comparison is fair; the builtin index's one byte per dimension moves
+		// scores by well under 0.01.
 		for i := range min(b.N, 8) {
 			got := e.search(queries[i], 10, nil)
 			want, _ := coll.QueryEmbedding(context.Background(), queries[i], 10, nil, nil)
 			for j := range got {
-				if got[j].ID != want[j].ID && abs32(got[j].Score-want[j].Similarity) > 1e-5 {
+				if abs32(got[j].Score-want[j].Similarity) > 0.01 {
 					b.Fatalf("query %d rank %d: builtin %s (%.5f), chromem %s (%.5f)", i, j, got[j].ID, got[j].Score, want[j].ID, want[j].Similarity)
 				}
 			}
@@ -231,12 +234,6 @@ func BenchmarkIndexVsChromem(b *testing.B) {
 	})
 }
 
-func abs32(x float32) float32 {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
 
 // BenchmarkDot is the scan's inner loop alone.
 func BenchmarkDot(b *testing.B) {

@@ -23,8 +23,10 @@ const DefaultCacheBytes = 1 << 30
 
 // BuiltinIndex is the default vector index: exact cosine search in process over
 // the vectors PostgreSQL already holds (chunk_vectors). Each workspace's vectors of
-// one model are cached in one contiguous float32 slice, tagged with the workspace's
-// version; a query first reads the version (one primary-key lookup), so a write
+// one model are cached at one byte per dimension (see quantize), stored by
+// dimension rather than by row so that a query reads only the dimensions where it
+// is not zero (the local embedder's queries use a few dozen of 3,072), and tagged
+// with the workspace's version; a query first reads the version (one primary-key lookup), so a write
 // committed through any replica is seen by the next query on every replica, which
 // then loads only what changed since its copy. Cached workspaces are evicted least
 // recently used first to keep the total under the byte budget.
@@ -57,7 +59,8 @@ type entry struct {
 	dim     int
 	ids     []int64
 	docs    []int32   // row → index into docIDs/metas
-	vecs    []float32 // row i is vecs[i*dim:(i+1)*dim], unit length
+	cols    [][]int8  // cols[d][i] is row i's code in dimension d
+	scale   []float32 // row i's unit vector is cols[·][i]·scale[i]
 	row     map[int64]int
 	docIDs  []string
 	metas   []map[string]any
@@ -123,8 +126,41 @@ func (b *BuiltinIndex) Fetch(_ context.Context, workspaceID uuid.UUID, model str
 			continue
 		}
 		if i, ok := e.row[n]; ok {
-			out[id] = append([]float32(nil), e.vecs[i*e.dim:(i+1)*e.dim]...)
+			out[id] = e.vector(i)
 		}
+	}
+	return out, nil
+}
+
+// Score returns q's cosine similarity to each cached vector of ids; it never
+// loads, so ids the cache does not hold are left out.
+func (b *BuiltinIndex) Score(_ context.Context, workspaceID uuid.UUID, model string, q []float32, ids []string) (map[string]float32, error) {
+	b.mu.Lock()
+	e, ok := b.entries[cacheKey{workspaceID, model}]
+	b.mu.Unlock()
+	out := map[string]float32{}
+	if !ok {
+		return out, nil
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if len(q) != e.dim {
+		return out, nil
+	}
+	var rows []int
+	var held []string
+	for _, id := range ids {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			continue
+		}
+		if i, ok := e.row[n]; ok {
+			rows = append(rows, i)
+			held = append(held, id)
+		}
+	}
+	for i, s := range e.score(q, rows) {
+		out[held[i]] = s
 	}
 	return out, nil
 }
@@ -196,11 +232,16 @@ func (b *BuiltinIndex) refresh(ctx context.Context, e *entry, version int64) err
 		for _, id := range gone {
 			e.remove(id)
 		}
-		if full {
+		if full && len(rows) > 0 {
 			// Exact capacity: append's growth would otherwise keep up to a quarter more.
-			e.vecs = make([]float32, 0, len(rows)*dimOf(rows))
+			e.dim = vectorDim(rows[0].Embedding)
+			e.cols = make([][]int8, e.dim)
+			for d := range e.cols {
+				e.cols[d] = make([]int8, 0, len(rows))
+			}
 			e.ids = make([]int64, 0, len(rows))
 			e.docs = make([]int32, 0, len(rows))
+			e.scale = make([]float32, 0, len(rows))
 		}
 		for _, r := range rows {
 			e.add(r)
@@ -220,7 +261,7 @@ func (b *BuiltinIndex) refresh(ctx context.Context, e *entry, version int64) err
 // (the query that loaded it still finishes with it).
 func (b *BuiltinIndex) account(e *entry) {
 	e.mu.RLock()
-	size := int64(len(e.vecs))*4 + int64(len(e.ids))*(8+4+16) + int64(len(e.docIDs))*64
+	size := int64(len(e.ids))*int64(e.dim) + int64(len(e.ids))*(8+4+4+16) + int64(len(e.docIDs))*64
 	e.mu.RUnlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -237,17 +278,9 @@ func (b *BuiltinIndex) account(e *entry) {
 	}
 }
 
-// dimOf is the dimension of the first row's vector.
-func dimOf(rows []dbq.ChunkVectorLoadRow) int {
-	if len(rows) == 0 {
-		return 0
-	}
-	return len(rows[0].Embedding) / 4
-}
-
 func (e *entry) reset() {
 	e.dim = 0
-	e.ids, e.docs, e.vecs = nil, nil, nil
+	e.ids, e.docs, e.cols, e.scale = nil, nil, nil, nil
 	e.row = map[int64]int{}
 	e.docIDs, e.metas = nil, nil
 	e.docOf = map[string]int32{}
@@ -257,7 +290,7 @@ func (e *entry) add(r dbq.ChunkVectorLoadRow) {
 	if e.row == nil {
 		e.reset()
 	}
-	n := len(r.Embedding) / 4
+	n := vectorDim(r.Embedding)
 	if e.dim == 0 {
 		e.dim = n
 	}
@@ -267,6 +300,9 @@ func (e *entry) add(r dbq.ChunkVectorLoadRow) {
 	if _, ok := e.row[r.ChunkID]; ok {
 		return
 	}
+	if e.cols == nil {
+		e.cols = make([][]int8, e.dim)
+	}
 	d, ok := e.docOf[r.DocumentID]
 	if !ok {
 		d = int32(len(e.docIDs))
@@ -274,14 +310,28 @@ func (e *entry) add(r dbq.ChunkVectorLoadRow) {
 		e.metas = append(e.metas, decodeMetadata(r.Metadata))
 		e.docOf[r.DocumentID] = d
 	}
-	i := len(e.ids)
-	e.row[r.ChunkID] = i
-	e.ids = append(e.ids, r.ChunkID)
-	e.docs = append(e.docs, d)
-	e.vecs = append(e.vecs, make([]float32, e.dim)...)
-	v := e.vecs[i*e.dim : (i+1)*e.dim]
+	v := make([]float32, e.dim)
 	decodeVector(r.Embedding, v)
 	normalize(v)
+	codes := make([]byte, e.dim)
+	scale := quantize(v, codes)
+	e.row[r.ChunkID] = len(e.ids)
+	e.ids = append(e.ids, r.ChunkID)
+	e.docs = append(e.docs, d)
+	e.scale = append(e.scale, scale)
+	for j, c := range codes {
+		e.cols[j] = append(e.cols[j], int8(c))
+	}
+}
+
+// vector returns row i's unit vector, dequantised.
+func (e *entry) vector(i int) []float32 {
+	v := make([]float32, e.dim)
+	s := e.scale[i]
+	for d, col := range e.cols {
+		v[d] = float32(col[i]) * s
+	}
+	return v
 }
 
 // remove drops a chunk by moving the last row into its place.
@@ -292,18 +342,40 @@ func (e *entry) remove(id int64) {
 	}
 	last := len(e.ids) - 1
 	if i != last {
-		e.ids[i], e.docs[i] = e.ids[last], e.docs[last]
-		copy(e.vecs[i*e.dim:(i+1)*e.dim], e.vecs[last*e.dim:])
+		e.ids[i], e.docs[i], e.scale[i] = e.ids[last], e.docs[last], e.scale[last]
+		for _, col := range e.cols {
+			col[i] = col[last]
+		}
 		e.row[e.ids[i]] = i
 	}
-	e.ids, e.docs, e.vecs = e.ids[:last], e.docs[:last], e.vecs[:last*e.dim]
+	e.ids, e.docs, e.scale = e.ids[:last], e.docs[:last], e.scale[:last]
+	for d := range e.cols {
+		e.cols[d] = e.cols[d][:last]
+	}
 	delete(e.row, id)
 }
 
-// parallelMin is the work (rows × dimension) above which a query uses every core.
+// parallelMin is the work (rows × query dimensions) above which a query uses every core.
 const parallelMin = 1 << 20
 
-// search scans every row; the caller holds e.mu for reading.
+// sparseQuery is q's non-zero dimensions and their values.
+type sparseQuery struct {
+	dims []int
+	vals []float32
+}
+
+func sparsify(q []float32) sparseQuery {
+	var s sparseQuery
+	for d, x := range q {
+		if x != 0 {
+			s.dims = append(s.dims, d)
+			s.vals = append(s.vals, x)
+		}
+	}
+	return s
+}
+
+// search scores every row; the caller holds e.mu for reading.
 func (e *entry) search(q []float32, topK int, f Filter) []Match {
 	n := len(e.ids)
 	if n == 0 || len(q) != e.dim || topK <= 0 {
@@ -311,6 +383,7 @@ func (e *entry) search(q []float32, topK int, f Filter) []Match {
 	}
 	q = append([]float32(nil), q...)
 	normalize(q)
+	sq := sparsify(q)
 	var pass []bool
 	if len(f) > 0 {
 		pass = make([]bool, len(e.metas))
@@ -319,7 +392,7 @@ func (e *entry) search(q []float32, topK int, f Filter) []Match {
 		}
 	}
 	parts := 1
-	if n*e.dim >= parallelMin {
+	if n*len(sq.dims) >= parallelMin {
 		parts = runtime.GOMAXPROCS(0)
 	}
 	tops := make([]topHits, parts)
@@ -329,7 +402,7 @@ func (e *entry) search(q []float32, topK int, f Filter) []Match {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tops[p] = e.scan(q, lo, hi, topK, pass)
+			tops[p] = e.scan(sq, lo, hi, topK, pass)
 		}()
 	}
 	wg.Wait()
@@ -352,22 +425,62 @@ func (e *entry) search(q []float32, topK int, f Filter) []Match {
 	return out
 }
 
-// scan is the hot loop: one dot product per row in [lo, hi).
-func (e *entry) scan(q []float32, lo, hi, k int, pass []bool) topHits {
+// scan is the hot loop: rows [lo, hi) accumulate the query's dimensions one at a
+// time, each a sequential pass over one column, so the work is the query's
+// non-zero dimensions times the rows, not the full dimension.
+func (e *entry) scan(q sparseQuery, lo, hi, k int, pass []bool) topHits {
 	t := topHits{k: k, hits: make([]hit, 0, k)}
-	dim := e.dim
-	vecs := e.vecs
-	for i := lo; i < hi; i++ {
-		if pass != nil && !pass[e.docs[i]] {
+	acc := make([]float32, hi-lo)
+	for j, d := range q.dims {
+		axpy(acc, e.cols[d][lo:hi], q.vals[j])
+	}
+	scale := e.scale[lo:hi]
+	for i, s := range acc {
+		if pass != nil && !pass[e.docs[lo+i]] {
 			continue
 		}
-		s := dot(q, vecs[i*dim:(i+1)*dim])
+		s *= scale[i]
 		if len(t.hits) == k && s <= t.min {
 			continue
 		}
-		t.offer(s, i)
+		t.offer(s, lo+i)
 	}
 	return t
+}
+
+// score returns q's similarity to each of rows; the caller holds e.mu for reading.
+func (e *entry) score(q []float32, rows []int) []float32 {
+	q = append([]float32(nil), q...)
+	normalize(q)
+	sq := sparsify(q)
+	out := make([]float32, len(rows))
+	for j, d := range sq.dims {
+		col, w := e.cols[d], sq.vals[j]
+		for i, r := range rows {
+			out[i] += w * float32(col[r])
+		}
+	}
+	for i, r := range rows {
+		out[i] *= e.scale[r]
+	}
+	return out
+}
+
+// axpy adds w·x to acc, unrolled by four with the bounds checks hoisted.
+func axpy(acc []float32, x []int8, w float32) {
+	acc = acc[:len(x)]
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		a := acc[i : i+4 : i+4]
+		b := x[i : i+4 : i+4]
+		a[0] += w * float32(b[0])
+		a[1] += w * float32(b[1])
+		a[2] += w * float32(b[2])
+		a[3] += w * float32(b[3])
+	}
+	for ; i < len(x); i++ {
+		acc[i] += w * float32(x[i])
+	}
 }
 
 type hit struct {

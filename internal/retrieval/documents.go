@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -164,10 +163,14 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		for _, d := range batch {
 			metaOf[d.ID] = d.Metadata
 		}
+		encode := encodeVector
+		if _, ok := emb.(*LocalEmbedder); ok {
+			encode = encodeVectorInt8
+		}
 		for i, r := range rows {
 			v := vecOf[chunkKey{r.DocumentID, r.Position}]
 			chunkIDs = append(chunkIDs, r.ID)
-			blobs = append(blobs, encodeVector(v))
+			blobs = append(blobs, encode(v))
 			tokens += int64(r.Tokens)
 			vs[i] = Vector{ID: strconv.FormatInt(r.ID, 10), DocumentID: r.DocumentID, Values: v, Metadata: metaOf[r.DocumentID]}
 		}
@@ -430,18 +433,3 @@ func embedText(title, chunk string) string {
 	return title + "\n\n" + chunk
 }
 
-// encodeVector stores a vector as little-endian float32s.
-func encodeVector(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	return b
-}
-
-// decodeVector reads encodeVector's format into dst (which must be long enough).
-func decodeVector(b []byte, dst []float32) {
-	for i := range dst {
-		dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-}

@@ -65,3 +65,10 @@ type ChatModel interface {
 type VectorFetcher interface {
 	Fetch(ctx context.Context, workspaceID uuid.UUID, model string, ids []string) (map[string][]float32, error)
 }
+
+// VectorScorer is an optional VectorIndex ability: scoring stored vectors against
+// a query in place, without handing them over. Ids it does not hold are left out;
+// the service scores those from PostgreSQL's vectors.
+type VectorScorer interface {
+	Score(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, ids []string) (map[string]float32, error)
+}

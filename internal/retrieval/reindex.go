@@ -38,7 +38,7 @@ func (s *Service) Reindex(ctx context.Context, workspaceID uuid.UUID) (int, erro
 					meta = decodeMetadata(r.Metadata)
 					metas[r.DocumentID] = meta
 				}
-				values := make([]float32, len(r.Embedding)/4)
+				values := make([]float32, vectorDim(r.Embedding))
 				decodeVector(r.Embedding, values)
 				vs[i] = Vector{ID: strconv.FormatInt(r.ChunkID, 10), DocumentID: r.DocumentID, Values: values, Metadata: meta}
 			}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -124,8 +125,8 @@ const keywordBudget = 5_000
 // with equal weights ts_rank is Σ_{j≤tf} 1/j² / (π²/6), which keywordScore turns
 // back into the term frequency BM25 wants.
 func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
-	plain, required := splitQuery(query)
-	stats, err := s.q.TermStatsForQuery(ctx, dbq.TermStatsForQueryParams{WorkspaceID: c.WorkspaceID, Query: plain})
+	pq := splitQuery(query)
+	stats, err := s.q.TermStatsForQuery(ctx, dbq.TermStatsForQueryParams{WorkspaceID: c.WorkspaceID, Query: pq.plain})
 	if err != nil {
 		return nil, fmt.Errorf("retrieval: keyword search: %w", err)
 	}
@@ -141,16 +142,16 @@ func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int
 	n := float64(stats[0].TotalChunks)
 	avgdl := max(float64(stats[0].TotalTokens)/max(n, 1), 1)
 	var params []dbq.ChunkTermHitsParams
-	var idf []float64
+	var weight []float64 // the query's count of the lexeme times its idf
 	postings := int32(0)
 	for _, t := range stats {
 		if len(params) > 0 && postings+t.Chunks > keywordBudget {
 			break
 		}
 		postings += t.Chunks
-		idf = append(idf, math.Log(1+(n-float64(t.Chunks)+0.5)/(float64(t.Chunks)+0.5)))
+		weight = append(weight, float64(max(t.QueryTf, 1))*idf(n, float64(t.Chunks)))
 		params = append(params, dbq.ChunkTermHitsParams{
-			WorkspaceID: c.WorkspaceID, Term: quoteLexeme(t.Lexeme), Required: required, Filter: f.jsonb(),
+			WorkspaceID: c.WorkspaceID, Term: quoteLexeme(t.Lexeme), Required: pq.required, Filter: f.jsonb(),
 		})
 	}
 	score := map[int64]float64{}
@@ -161,7 +162,7 @@ func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int
 			return
 		}
 		for _, r := range rows {
-			score[r.ID] += idf[i] * keywordScore(r.Rank, float64(r.Length), avgdl)
+			score[r.ID] += weight[i] * keywordScore(r.Rank, float64(r.Length), avgdl)
 		}
 	})
 	if qerr != nil {
@@ -178,13 +179,47 @@ func (s *Service) keyword(ctx context.Context, c Caller, query string, limit int
 	return out, nil
 }
 
-// keywordScore is BM25's term-frequency part for a lexeme whose ts_rank alone (all
-// weights 1, no normalisation) in a chunk of dl distinct lexemes is rank.
+// idf is BM25's inverse document frequency of a term in df of n chunks (Lucene's
+// form, never negative).
+func idf(n, df float64) float64 {
+	return math.Log(1 + (n-df+0.5)/(df+0.5))
+}
+
+// keywordScore is BM25's saturating term-frequency part for a lexeme whose ts_rank
+// alone (all weights 1, no normalisation) in a chunk of dl distinct lexemes is rank.
 func keywordScore(rank, dl, avgdl float64) float64 {
-	// rank = H₂(tf)/(π²/6) and H₂(tf) ≈ π²/6 − 1/(tf+½), so tf ≈ 1/((π²/6)(1−rank)) − ½.
-	const zeta2 = math.Pi * math.Pi / 6
-	tf := max(1/max(zeta2*(1-rank), 1e-3)-0.5, 1)
+	tf := termFrequency(rank)
 	return tf * (bm25K1 + 1) / (tf + bm25K1*(1-bm25B+bm25B*dl/avgdl))
+}
+
+// maxPositions is how many positions of one lexeme a tsvector keeps, so the most
+// occurrences ts_rank can see.
+const maxPositions = 256
+
+// rankOfTF[n] is ts_rank of one lexeme that occurs n times with equal weights:
+// PostgreSQL's calc_rank_or sums 1/j² over the occurrences, H₂(n), and divides by
+// π²/6 (the sum's limit).
+var rankOfTF = func() [maxPositions + 1]float64 {
+	var t [maxPositions + 1]float64
+	h := 0.0
+	for n := 1; n <= maxPositions; n++ {
+		h += 1 / float64(n*n)
+		t[n] = h / (math.Pi * math.Pi / 6)
+	}
+	return t
+}()
+
+// termFrequency inverts rankOfTF: the occurrence count whose rank is nearest to
+// rank (at least 1). ts_rank is a float4, precise enough to tell every count to 256 apart.
+func termFrequency(rank float64) float64 {
+	n := sort.SearchFloat64s(rankOfTF[1:], rank) + 1 // first count whose rank ≥ rank
+	if n > maxPositions {
+		return maxPositions
+	}
+	if n > 1 && rank-rankOfTF[n-1] < rankOfTF[n]-rank {
+		n--
+	}
+	return float64(n)
 }
 
 // quoteLexeme writes a lexeme as a tsquery literal.
@@ -199,7 +234,61 @@ func (s *Service) semantic(ctx context.Context, c Caller, query string, limit in
 	if err != nil || qv == nil {
 		return nil, err
 	}
-	return s.nearest(ctx, c, model, qv, limit, f)
+	required := splitQuery(query).required
+	depth := limit
+	if required != "" {
+		depth = limit * requiredPool
+	}
+	hits, err := s.nearest(ctx, c, model, qv, depth, f)
+	if err != nil {
+		return nil, err
+	}
+	if hits, err = s.matching(ctx, c, s.similar(c, hits), required); err != nil {
+		return nil, err
+	}
+	return hits[:min(limit, len(hits))], nil
+}
+
+// requiredPool is how many times more nearest chunks a semantic search with
+// requirements (phrases, exclusions) considers, since some fail them.
+const requiredPool = 4
+
+// matching keeps the hits whose chunks match required (websearch syntax), in order.
+func (s *Service) matching(ctx context.Context, c Caller, hits []scored, required string) ([]scored, error) {
+	if required == "" || len(hits) == 0 {
+		return hits, nil
+	}
+	ids := make([]int64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	ok, err := s.q.ChunkMatching(ctx, dbq.ChunkMatchingParams{WorkspaceID: c.WorkspaceID, Ids: ids, Required: required})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: semantic search: %w", err)
+	}
+	match := make(map[int64]bool, len(ok))
+	for _, id := range ok {
+		match[id] = true
+	}
+	out := hits[:0]
+	for _, h := range hits {
+		if match[h.id] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// similar returns hits, or none when even the best is below the embedder's least
+// similarity that means a match (see LocalEmbedder.MinSimilarity): a query that
+// matches nothing finds nothing rather than the least distant chunks. The cut is
+// for the whole query, not per hit: a long question's partial matches score low
+// in cosine yet rank well, and cutting them loses recall. Hits are best first.
+func (s *Service) similar(c Caller, hits []scored) []scored {
+	if local, ok := s.embedder(c).(*LocalEmbedder); ok && len(hits) > 0 && hits[0].score < local.MinSimilarity() {
+		return nil
+	}
+	return hits
 }
 
 // hybrid fuses keyword and semantic rankings by reciprocal rank. Both run at once;
@@ -219,7 +308,9 @@ func (s *Service) hybrid(ctx context.Context, c Caller, in SearchInput) ([]score
 	qv, model, err := s.queryVector(ctx, c, in.Query)
 	var sem []scored
 	if err == nil && qv != nil {
-		sem, err = s.nearest(ctx, c, model, qv, depth*feedbackPool, in.Filter)
+		if sem, err = s.nearest(ctx, c, model, qv, depth*feedbackPool, in.Filter); err == nil {
+			sem, err = s.matching(ctx, c, s.similar(c, sem), splitQuery(in.Query).required)
+		}
 	}
 	<-done
 	if kwErr != nil {
@@ -237,8 +328,36 @@ func (s *Service) hybrid(ctx context.Context, c Caller, in SearchInput) ([]score
 }
 
 // feedback re-ranks the union of the keyword and semantic candidates by the query
-// moved towards the mean of the top keyword chunks' vectors.
+// moved towards the mean of the top keyword chunks' vectors. The semantic
+// candidates were already found similar enough; the keyword ones matched words.
 func (s *Service) feedback(ctx context.Context, c Caller, model string, qv []float32, kw, sem []scored) ([]scored, error) {
+	top := kw[:min(feedbackChunks, len(kw))]
+	topIDs := make([]int64, len(top))
+	for i, h := range top {
+		topIDs[i] = h.id
+	}
+	vecs, err := s.vectors(ctx, c, model, topIDs, len(qv))
+	if err != nil {
+		return nil, err
+	}
+	q := append([]float32(nil), qv...)
+	normalize(q)
+	sparse := nonZero(q) < len(q)/4
+	for _, h := range top {
+		if v, ok := vecs[h.id]; ok {
+			for i := range q {
+				q[i] += float32(feedbackWeight) / float32(len(top)) * v[i]
+			}
+		}
+	}
+	if sparse {
+		// A sparse embedder's dimensions are features: keep the expansion's
+		// strongest, as Rocchio's expansion keeps its best terms, so scoring reads
+		// few dimensions.
+		keepStrongest(q, feedbackDims)
+	}
+	normalize(q)
+
 	seen := map[int64]bool{}
 	var ids []int64
 	for _, l := range [][]scored{kw, sem} {
@@ -249,24 +368,76 @@ func (s *Service) feedback(ctx context.Context, c Caller, model string, qv []flo
 			}
 		}
 	}
-	vecs, err := s.vectors(ctx, c, model, ids, len(qv))
-	if err != nil {
-		return nil, err
+	return s.score(ctx, c, model, q, ids)
+}
+
+// feedbackDims is how many dimensions a sparse embedder's feedback query keeps.
+const feedbackDims = 256
+
+func nonZero(v []float32) int {
+	n := 0
+	for _, x := range v {
+		if x != 0 {
+			n++
+		}
 	}
-	q := append([]float32(nil), qv...)
-	normalize(q)
-	top := kw[:min(feedbackChunks, len(kw))]
-	for _, h := range top {
-		if v, ok := vecs[h.id]; ok {
-			for i := range q {
-				q[i] += float32(feedbackWeight) / float32(len(top)) * v[i]
+	return n
+}
+
+// keepStrongest zeroes all but v's k largest values by magnitude.
+func keepStrongest(v []float32, k int) {
+	if nonZero(v) <= k {
+		return
+	}
+	mags := make([]float32, 0, len(v))
+	for _, x := range v {
+		if x != 0 {
+			mags = append(mags, abs32(x))
+		}
+	}
+	sort.Slice(mags, func(i, j int) bool { return mags[i] > mags[j] })
+	cut := mags[k-1]
+	kept := 0
+	for i, x := range v {
+		if abs32(x) < cut || kept == k {
+			v[i] = 0
+		} else if x != 0 {
+			kept++
+		}
+	}
+}
+
+// score returns q's similarity to each chunk of ids that has a vector of model,
+// best first: from the index when it can score in place, else from the vectors.
+func (s *Service) score(ctx context.Context, c Caller, model string, q []float32, ids []int64) ([]scored, error) {
+	out := make([]scored, 0, len(ids))
+	missing := ids
+	if sc, ok := s.index.(VectorScorer); ok {
+		strIDs := make([]string, len(ids))
+		for i, id := range ids {
+			strIDs[i] = strconv.FormatInt(id, 10)
+		}
+		got, err := sc.Score(ctx, c.WorkspaceID, model, q, strIDs)
+		if err != nil {
+			return nil, dependency(err, "vector index")
+		}
+		missing = nil
+		for i, id := range ids {
+			if v, ok := got[strIDs[i]]; ok {
+				out = append(out, scored{id, float64(v)})
+			} else {
+				missing = append(missing, id)
 			}
 		}
 	}
-	normalize(q)
-	out := make([]scored, 0, len(vecs))
-	for id, v := range vecs {
-		out = append(out, scored{id, float64(dot(q, v))})
+	if len(missing) > 0 {
+		vecs, err := s.vectors(ctx, c, model, missing, len(q))
+		if err != nil {
+			return nil, err
+		}
+		for id, v := range vecs {
+			out = append(out, scored{id, float64(dot(q, v))})
+		}
 	}
 	sortScored(out)
 	return out, nil
@@ -303,7 +474,7 @@ func (s *Service) vectors(ctx context.Context, c Caller, model string, ids []int
 		return nil, fmt.Errorf("retrieval: feedback vectors: %w", err)
 	}
 	for _, r := range rows {
-		if len(r.Embedding) == 4*dim {
+		if vectorDim(r.Embedding) == dim {
 			v := make([]float32, dim)
 			decodeVector(r.Embedding, v)
 			normalize(v)
@@ -317,7 +488,7 @@ func (s *Service) vectors(ctx context.Context, c Caller, model string, ids []int
 // embedder's query is weighted by word rarity (see LocalEmbedder.EmbedQuery). A
 // query with no words gives a nil vector.
 func (s *Service) queryVector(ctx context.Context, c Caller, query string) ([]float32, string, error) {
-	plain, _ := splitQuery(query)
+	plain := splitQuery(query).plain
 	emb := s.embedder(c)
 	var qv []float32
 	if local, ok := emb.(*LocalEmbedder); ok {
@@ -360,7 +531,9 @@ func (s *Service) nearest(ctx context.Context, c Caller, model string, qv []floa
 }
 
 // rarity returns each of the query's words' idf in the caller's workspace, as BM25
-// computes it, for weighting the local embedder's query vector.
+// computes it, for weighting the local embedder's query vector. A word no chunk
+// contains weighs nothing: it cannot make any chunk closer, only collide with
+// another feature in the hash.
 func (s *Service) rarity(ctx context.Context, c Caller, query string) (func(string) float64, error) {
 	ws := words(query)
 	rows, err := s.q.TermStatsForWords(ctx, dbq.TermStatsForWordsParams{WorkspaceID: c.WorkspaceID, Words: ws})
@@ -372,16 +545,13 @@ func (s *Service) rarity(ctx context.Context, c Caller, query string) (func(stri
 		return nil, fmt.Errorf("retrieval: word statistics: %w", err)
 	}
 	n := float64(st.Chunks)
-	idf := make(map[string]float64, len(rows))
+	weights := make(map[string]float64, len(rows))
 	for _, r := range rows {
-		idf[r.Word] = math.Log(1 + (n-float64(r.Chunks)+0.5)/(float64(r.Chunks)+0.5))
-	}
-	return func(w string) float64 {
-		if v, ok := idf[w]; ok {
-			return v
+		if r.Chunks > 0 {
+			weights[r.Word] = idf(n, float64(r.Chunks))
 		}
-		return 1
-	}, nil
+	}
+	return func(w string) float64 { return weights[w] }, nil
 }
 
 func isZero(v []float32) bool {
@@ -435,12 +605,28 @@ func (s *Service) resolve(ctx context.Context, c Caller, hits []scored, topK int
 	return out, nil
 }
 
-// splitQuery separates what must match (quoted phrases and -exclusions, in
-// websearch_to_tsquery syntax) from the words that rank. Questions are written in
-// words the passage may not all contain, so plain words are alternatives, not
-// requirements; a quoted phrase's words also rank.
-func splitQuery(q string) (plain, required string) {
-	var p, r []string
+// parsedQuery is a search query taken apart by splitQuery.
+type parsedQuery struct {
+	// plain is the words that rank, a quoted phrase's words included.
+	plain string
+	// required is what must match, in websearch_to_tsquery syntax: quoted phrases
+	// (in a short query) and -exclusions; "" when nothing is required.
+	required string
+}
+
+// sentenceWords is how many words outside quotes make a query a sentence, in
+// which quotation marks only quote: a question that quotes a title or a term must
+// not lose every chunk that words it differently.
+const sentenceWords = 5
+
+// splitQuery separates what must match from the words that rank. Questions are
+// written in words the passage may not all contain, so plain words are
+// alternatives, not requirements. Quoted phrases must match in a short query of
+// operators ("rate limit" redis -memcached) and only rank in a sentence; an
+// exclusion is a word starting with '-' and a letter ("-40" is a number), and
+// holds in any query. An unpaired quote is ignored.
+func splitQuery(q string) parsedQuery {
+	var outside, phrases []string
 	rest := q
 	for {
 		i := strings.IndexByte(rest, '"')
@@ -451,22 +637,37 @@ func splitQuery(q string) (plain, required string) {
 		if j < 0 {
 			break
 		}
-		phrase := strings.TrimSpace(rest[i+1 : i+1+j])
-		p = append(p, rest[:i])
-		if phrase != "" {
-			p = append(p, phrase)
-			r = append(r, `"`+strings.ReplaceAll(phrase, `"`, " ")+`"`)
+		outside = append(outside, rest[:i])
+		if phrase := strings.Join(strings.Fields(rest[i+1:i+1+j]), " "); phrase != "" {
+			phrases = append(phrases, phrase)
 		}
 		rest = rest[i+1+j+1:]
 	}
-	p = append(p, rest)
-	var words []string
-	for _, w := range strings.Fields(strings.Join(p, " ")) {
-		if len(w) > 1 && w[0] == '-' && (unicode.IsLetter(rune(w[1])) || unicode.IsDigit(rune(w[1])) || w[1] >= 0x80) {
-			r = append(r, w)
+	outside = append(outside, strings.ReplaceAll(rest, `"`, " "))
+	var plain, required []string
+	free := 0
+	for _, w := range strings.Fields(strings.Join(outside, " ")) {
+		if isExclusion(w) {
+			required = append(required, w)
 			continue
 		}
-		words = append(words, strings.ReplaceAll(w, `"`, " "))
+		plain = append(plain, w)
+		free++
 	}
-	return strings.Join(words, " "), strings.Join(r, " ")
+	plain = append(plain, phrases...)
+	if free < sentenceWords {
+		for _, p := range phrases {
+			required = append(required, `"`+p+`"`)
+		}
+	}
+	return parsedQuery{plain: strings.Join(plain, " "), required: strings.Join(required, " ")}
+}
+
+// isExclusion reports whether w is "-" and a word starting with a letter.
+func isExclusion(w string) bool {
+	if len(w) < 2 || w[0] != '-' {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(w[1:])
+	return unicode.IsLetter(r)
 }

@@ -119,6 +119,40 @@ func (q *Queries) ChunkInsertMany(ctx context.Context, arg ChunkInsertManyParams
 	return items, nil
 }
 
+const chunkMatching = `-- name: ChunkMatching :many
+SELECT c.id FROM chunks c
+WHERE c.workspace_id = $1 AND c.id = ANY($2::bigint[])
+  AND c.tsv @@ websearch_to_tsquery('english', $3::text)
+`
+
+type ChunkMatchingParams struct {
+	WorkspaceID uuid.UUID
+	Ids         []int64
+	Required    string
+}
+
+// Which of the chunks match @required (websearch syntax: phrases, -exclusions), so
+// that a semantic search honours what a query says must match.
+func (q *Queries) ChunkMatching(ctx context.Context, arg ChunkMatchingParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, chunkMatching, arg.WorkspaceID, arg.Ids, arg.Required)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const chunkOfDocuments = `-- name: ChunkOfDocuments :many
 SELECT id, length(tsv)::int AS tokens FROM chunks
 WHERE workspace_id = $1 AND document_id = ANY($2::text[])
@@ -359,29 +393,31 @@ func (q *Queries) TermStatsAdd(ctx context.Context, arg TermStatsAddParams) erro
 }
 
 const termStatsForQuery = `-- name: TermStatsForQuery :many
-SELECT t.lexeme, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
-FROM term_stats t
+SELECT t.lexeme, q.occurrences::int AS query_tf, t.chunks, s.chunks AS total_chunks, s.tokens AS total_tokens
+FROM (SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS occurrences
+      FROM unnest(to_tsvector('english', $1::text)) AS u(lexeme, positions, weights)) AS q
+JOIN term_stats t ON t.workspace_id = $2 AND t.lexeme = q.lexeme
 JOIN retrieval_state s ON s.workspace_id = t.workspace_id
-WHERE t.workspace_id = $1
-  AND t.lexeme = ANY(tsvector_to_array(to_tsvector('english', $2::text)))
 `
 
 type TermStatsForQueryParams struct {
-	WorkspaceID uuid.UUID
 	Query       string
+	WorkspaceID uuid.UUID
 }
 
 type TermStatsForQueryRow struct {
 	Lexeme      string
+	QueryTf     int32
 	Chunks      int32
 	TotalChunks int64
 	TotalTokens int64
 }
 
-// The query's lexemes (as the index parses them) with their document frequency,
-// and the workspace's chunk count and total length, for BM25.
+// The query's lexemes (as the index parses them), how often the query says each
+// (a word asked about twice weighs twice, as in BM25), their document frequency,
+// and the workspace's chunk count and total length.
 func (q *Queries) TermStatsForQuery(ctx context.Context, arg TermStatsForQueryParams) ([]TermStatsForQueryRow, error) {
-	rows, err := q.db.Query(ctx, termStatsForQuery, arg.WorkspaceID, arg.Query)
+	rows, err := q.db.Query(ctx, termStatsForQuery, arg.Query, arg.WorkspaceID)
 	if err != nil {
 		return nil, err
 	}
@@ -391,6 +427,7 @@ func (q *Queries) TermStatsForQuery(ctx context.Context, arg TermStatsForQueryPa
 		var i TermStatsForQueryRow
 		if err := rows.Scan(
 			&i.Lexeme,
+			&i.QueryTf,
 			&i.Chunks,
 			&i.TotalChunks,
 			&i.TotalTokens,

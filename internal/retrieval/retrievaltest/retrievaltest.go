@@ -28,15 +28,7 @@ var Modes = []retrieval.Mode{retrieval.Keyword, retrieval.Semantic, retrieval.Hy
 // each other's chunks, with the service writing to the index newIndex returns.
 func Run(t *testing.T, newIndex NewIndex) {
 	setup := func(t *testing.T) (*retrieval.Service, func() retrieval.Caller) {
-		pool, _ := dbtest.NewPool(t)
-		var idx retrieval.VectorIndex
-		if newIndex != nil {
-			idx = newIndex(t, pool)
-		}
-		svc := retrieval.NewService(retrieval.Options{
-			Pool: pool, Plans: plan.Default(), Local: retrieval.NewLocalEmbedder(64), Index: idx,
-		})
-		return svc, func() retrieval.Caller { return NewWorkspace(t, pool) }
+		return setupWith(t, newIndex, retrieval.NewLocalEmbedder(64))
 	}
 
 	t.Run("ReplaceLeavesNoStaleChunk", func(t *testing.T) {
@@ -118,6 +110,56 @@ func Run(t *testing.T, newIndex NewIndex) {
 		}
 	})
 
+	t.Run("QuestionFindsTheDocumentItIsAbout", func(t *testing.T) {
+		svc, newCaller := setupWith(t, newIndex, retrieval.NewLocalEmbedder(retrieval.DefaultLocalDim))
+		c := newCaller()
+		Store(t, svc, c,
+			retrieval.DocumentInput{ID: "sourdough", Title: "Sourdough starter", Text: "A sourdough starter is flour and water fermented by wild yeast and lactic bacteria. Feed the starter every day."},
+			retrieval.DocumentInput{ID: "satellites", Title: "Satellites", Text: "Satellites stay in orbit because they fall around the Earth; their batteries keep them alive through eclipses."},
+			retrieval.DocumentInput{ID: "taxes", Title: "Filing taxes", Text: "Tax returns are due in April; keep receipts for deductions."},
+		)
+		for _, m := range Modes {
+			if got := DocIDs(t, svc, c, "how do I keep my yeast starter alive", m, nil); len(got) == 0 || got[0] != "sourdough" {
+				t.Fatalf("%s: got %v, want the sourdough document first", m, got)
+			}
+		}
+	})
+
+	t.Run("NothingMatchesFindsNothing", func(t *testing.T) {
+		svc, newCaller := setupWith(t, newIndex, retrieval.NewLocalEmbedder(retrieval.DefaultLocalDim))
+		c := newCaller()
+		Store(t, svc, c,
+			retrieval.DocumentInput{ID: "sourdough", Text: "A sourdough starter is flour and water fermented by wild yeast."},
+			retrieval.DocumentInput{ID: "satellites", Text: "Satellites stay in orbit because they fall around the Earth."},
+		)
+		for _, q := range []string{"xqzvv plonk", "the of and", `"flour water" -yeast`} {
+			for _, m := range Modes {
+				if got := Search(t, svc, c, q, m, nil); len(got) != 0 {
+					t.Fatalf("%s: %q found %d results, want none: %+v", m, q, len(got), got)
+				}
+			}
+		}
+	})
+
+	t.Run("QuotesInASentenceOnlyQuote", func(t *testing.T) {
+		svc, newCaller := setup(t)
+		c := newCaller()
+		Store(t, svc, c,
+			retrieval.DocumentInput{ID: "wysiwyg", Text: "Text formatting systems show the page as it will print while you edit it."},
+			retrieval.DocumentInput{ID: "other", Text: "Compilers translate programs into machine code."},
+		)
+		for _, m := range Modes {
+			q := `articles on text formatting systems, including "what you see is what you get" systems`
+			if got := DocIDs(t, svc, c, q, m, nil); len(got) == 0 || got[0] != "wysiwyg" {
+				t.Fatalf("%s: got %v, want the formatting document first", m, got)
+			}
+		}
+		// In a short query a phrase is still a requirement.
+		if got := DocIDs(t, svc, c, `"machine code" formatting`, retrieval.Keyword, nil); strings.Join(got, ",") != "other" {
+			t.Fatalf(`"machine code" formatting: got %v, want only the compilers document`, got)
+		}
+	})
+
 	t.Run("WorkspacesNeverMeet", func(t *testing.T) {
 		svc, newCaller := setup(t)
 		mine, theirs := newCaller(), newCaller()
@@ -129,6 +171,18 @@ func Run(t *testing.T, newIndex NewIndex) {
 			}
 		}
 	})
+}
+
+// setupWith returns a service over a fresh database, writing to the index
+// newIndex returns and embedding with local, and a maker of workspaces.
+func setupWith(t *testing.T, newIndex NewIndex, local retrieval.Embedder) (*retrieval.Service, func() retrieval.Caller) {
+	pool, _ := dbtest.NewPool(t)
+	var idx retrieval.VectorIndex
+	if newIndex != nil {
+		idx = newIndex(t, pool)
+	}
+	svc := retrieval.NewService(retrieval.Options{Pool: pool, Plans: plan.Default(), Local: local, Index: idx})
+	return svc, func() retrieval.Caller { return NewWorkspace(t, pool) }
 }
 
 // NewWorkspace creates a Pro workspace and returns a caller acting for it.
