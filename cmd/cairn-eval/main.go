@@ -59,6 +59,12 @@ func main() {
 // baseline names the BM25 row in the tables.
 const baseline = "bm25"
 
+// The API's limits (see the README): documents per POST /v1/documents, results per search.
+const (
+	apiBatch = 100
+	apiTopK  = 50
+)
+
 func run(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("cairn-eval", flag.ContinueOnError)
 	data := fs.String("data", "../shared/data", "a test collection's directory, or a directory of them")
@@ -146,8 +152,8 @@ func evaluate(ctx context.Context, out io.Writer, coll *collection, t tenant, sy
 	res := collectionResult{Name: coll.Name, Docs: len(coll.Docs), Queries: len(coll.Queries), By: map[string]scores{}}
 	began := time.Now()
 	chunks := 0
-	for i := 0; i < len(coll.Docs); i += retrieval.MaxBatch {
-		batch := coll.Docs[i:min(i+retrieval.MaxBatch, len(coll.Docs))]
+	for i := 0; i < len(coll.Docs); i += apiBatch {
+		batch := coll.Docs[i:min(i+apiBatch, len(coll.Docs))]
 		var req struct {
 			Documents []map[string]string `json:"documents"`
 		}
@@ -189,7 +195,7 @@ func evaluate(ctx context.Context, out io.Writer, coll *collection, t tenant, sy
 						DocumentID string `json:"document_id"`
 					} `json:"results"`
 				}
-				if err := t.client.do("POST", "/v1/search", map[string]any{"query": q.Text, "mode": sys, "top_k": retrieval.MaxTopK}, &resp); err != nil {
+				if err := t.client.do("POST", "/v1/search", map[string]any{"query": q.Text, "mode": sys, "top_k": apiTopK}, &resp); err != nil {
 					return res, fmt.Errorf("query %s: %w", q.ID, err)
 				}
 				for _, r := range resp.Results {
