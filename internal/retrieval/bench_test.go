@@ -234,7 +234,6 @@ func BenchmarkIndexVsChromem(b *testing.B) {
 	})
 }
 
-
 // BenchmarkDot is the scan's inner loop alone.
 func BenchmarkDot(b *testing.B) {
 	a, c := make([]float32, DefaultLocalDim), make([]float32, DefaultLocalDim)

@@ -432,4 +432,3 @@ func embedText(title, chunk string) string {
 	}
 	return title + "\n\n" + chunk
 }
-

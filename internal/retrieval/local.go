@@ -97,7 +97,9 @@ func (e *LocalEmbedder) EmbedQuery(text string, weight func(word string) float64
 	return e.embed(text, weight, make([]float64, e.dim))
 }
 
-func (e *LocalEmbedder) vector(text string) []float32 { return e.embed(text, nil, make([]float64, e.dim)) }
+func (e *LocalEmbedder) vector(text string) []float32 {
+	return e.embed(text, nil, make([]float64, e.dim))
+}
 
 // embed computes text's vector in acc (zeroed on return), which is e.dim long.
 func (e *LocalEmbedder) embed(text string, weight func(word string) float64, acc []float64) []float32 {
