@@ -12,6 +12,9 @@ type Shell struct {
 	// Banners are shown above the page content (quota warnings, billing grace, …).
 	Banners []Message
 	Flash   *Message
+	// Unverified, when set, is the address the person has not verified yet: a banner
+	// says so and offers to send the link again.
+	Unverified string
 }
 
 // Workspace is the current tenant as shown in the frame.

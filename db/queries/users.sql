@@ -23,3 +23,15 @@ DELETE FROM login_failures WHERE lower(email) = lower(@email::text);
 
 -- name: LoginFailurePrune :exec
 DELETE FROM login_failures WHERE at < @before::timestamptz;
+
+-- name: UserGetForUpdate :one
+SELECT * FROM users WHERE id = @id FOR UPDATE;
+
+-- name: UserMarkVerified :execrows
+-- Only while the address is still the one the link was sent to.
+UPDATE users SET email_verified_at = now()
+WHERE id = @id AND lower(email) = lower(@email::text) AND email_verified_at IS NULL;
+
+-- name: UserChangeEmail :exec
+-- The new address was proved by the link that carried it, so it is verified.
+UPDATE users SET email = @email::text, email_verified_at = now() WHERE id = @id;

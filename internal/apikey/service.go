@@ -18,6 +18,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/audit"
+	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -120,7 +121,8 @@ func ValidateName(name string) (string, error) {
 }
 
 // Create mints a key for the workspace. It returns a forbidden error when the
-// workspace's plan allows no more active keys.
+// workspace's plan allows no more active keys, or when createdBy (nil for admin
+// commands) has not verified their email address.
 func (s *Service) Create(ctx context.Context, workspaceID uuid.UUID, createdBy *uuid.UUID, name string) (Created, error) {
 	name, err := ValidateName(name)
 	if err != nil {
@@ -131,6 +133,11 @@ func (s *Service) Create(ctx context.Context, workspaceID uuid.UUID, createdBy *
 	var row dbq.ApiKey
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		if createdBy != nil {
+			if err := auth.RequireVerifiedTx(ctx, q, *createdBy); err != nil {
+				return err
+			}
+		}
 		ws, err := q.WorkspaceGetForUpdate(ctx, workspaceID) // serialises concurrent creates against the cap
 		if err != nil {
 			return err

@@ -24,12 +24,16 @@ import (
 
 var seq atomic.Int64
 
-// newWorkspace signs up a user and returns their id and workspace.
+// newWorkspace signs up a user with a verified email and returns their id and workspace.
 func newWorkspace(tb testing.TB, pool *pgxpool.Pool) (uuid.UUID, workspace.Workspace) {
 	tb.Helper()
-	u, ws, err := auth.NewService(pool).SignUp(context.Background(), fmt.Sprintf("owner%d@example.com", seq.Add(1)), "correct horse battery")
+	users := auth.NewService(pool)
+	u, ws, err := users.SignUp(context.Background(), fmt.Sprintf("owner%d@example.com", seq.Add(1)), "correct horse battery")
 	if err != nil {
 		tb.Fatalf("sign up: %v", err)
+	}
+	if err := users.MarkVerified(context.Background(), u.ID); err != nil {
+		tb.Fatalf("verify: %v", err)
 	}
 	return u.ID, ws
 }
@@ -382,4 +386,31 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestCreateNeedsAVerifiedEmail(t *testing.T) {
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	users := auth.NewService(pool)
+	u, ws, err := users.SignUp(ctx, "unverified@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := newService(pool)
+	_, err = keys.Create(ctx, ws.ID, &u.ID, "too early")
+	if e := apperr.As(err); e == nil || e.Code != apperr.Forbidden || !strings.Contains(e.Message, "Verify your email address") {
+		t.Fatalf("Create by an unverified user = %v, want forbidden asking to verify", err)
+	}
+	if n, _ := keys.List(ctx, ws.ID); len(n) != 0 {
+		t.Fatalf("%d keys exist after the refusal", len(n))
+	}
+	if _, err := keys.Create(ctx, ws.ID, nil, "operator's key"); err != nil {
+		t.Fatalf("an operator's key (no creator) = %v", err)
+	}
+	if err := users.MarkVerified(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.Create(ctx, ws.ID, &u.ID, "after verifying"); err != nil {
+		t.Fatalf("Create after verifying = %v", err)
+	}
 }

@@ -83,6 +83,13 @@ const (
 	DeviceApproved        Action = "device.approved"
 	DeviceDenied          Action = "device.denied"
 	DeviceKeyIssued       Action = "device.key_issued"
+	EmailVerified         Action = "user.email_verified"
+	EmailChanged          Action = "user.email_changed"
+	PasswordChanged       Action = "user.password_changed"
+	PasswordReset         Action = "user.password_reset"
+	SessionEnded          Action = "user.session_ended"
+	AccountDeleted        Action = "user.deleted"
+	WorkspaceDeleted      Action = "workspace.deleted"
 )
 
 // Entry is one thing that happened. WorkspaceID is uuid.Nil for account-level events

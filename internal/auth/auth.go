@@ -1,5 +1,7 @@
-// Package auth signs people up and logs them in: argon2id hashes, case-insensitive
-// unique emails and login throttling shared by every replica.
+// Package auth looks after people's accounts: sign-up with a verified email,
+// log-in with throttling that strangers cannot turn against the owner, password
+// policy, reset and change, the index of each person's sessions and the emails all
+// of these send. Passwords are argon2id hashes; emails are unique whatever their case.
 package auth
 
 import (
@@ -19,6 +21,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	mailer "github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
@@ -29,65 +32,108 @@ const (
 	FailureWindow = 15 * time.Minute
 )
 
-// Password length bounds; the upper one keeps hashing cheap for hostile input.
-const (
-	MinPasswordLen = 10
-	MaxPasswordLen = 512
-)
-
 // User is a signed-up person.
 type User struct {
 	ID    uuid.UUID
 	Email string
+	// EmailVerified is true once the person opened a verification link sent to
+	// Email. Until then they may use the dashboard, but not create API keys or join
+	// another workspace: see RequireVerified.
+	EmailVerified bool
+}
+
+// RequireVerified returns forbidden, saying how to verify, unless the user's email
+// is verified. Whatever needs a proven address (API keys, accepting an
+// invitation) checks it.
+func (u User) RequireVerified() error {
+	if u.EmailVerified {
+		return nil
+	}
+	return errUnverified(u.Email)
+}
+
+func errUnverified(email string) error {
+	return apperr.New(apperr.Forbidden, "Verify your email address first: open the link we sent to %s, or send a new one from the banner at the top of the page.", email)
+}
+
+// RequireVerifiedTx is RequireVerified for the user with id, read through q (the
+// caller's transaction): for services that hold only an id.
+func RequireVerifiedTx(ctx context.Context, q *dbq.Queries, id uuid.UUID) error {
+	u, err := q.UserGet(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return apperr.New(apperr.NotFound, "No such user.")
+	}
+	if err != nil {
+		return fmt.Errorf("auth: user: %w", err)
+	}
+	return toUser(u).RequireVerified()
+}
+
+func toUser(u dbq.User) User {
+	return User{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerifiedAt != nil}
 }
 
 // Service signs people up and logs them in.
 type Service struct {
-	pool *pgxpool.Pool
-	q    *dbq.Queries
-	now  func() time.Time
+	pool    *pgxpool.Pool
+	q       *dbq.Queries
+	now     func() time.Time
+	outbox  *mailer.Outbox
+	baseURL string
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithMail sends the account's emails (verification, reset, notices) through
+// outbox, with links to baseURL, and registers their composers. Without it (admin
+// commands, tests of other services) no email is queued.
+func WithMail(outbox *mailer.Outbox, baseURL string) Option {
+	return func(s *Service) { s.outbox, s.baseURL = outbox, strings.TrimRight(baseURL, "/") }
 }
 
 // NewService returns a Service.
-func NewService(pool *pgxpool.Pool) *Service {
-	return &Service{pool: pool, q: dbq.New(pool), now: time.Now}
+func NewService(pool *pgxpool.Pool, opts ...Option) *Service {
+	s := &Service{pool: pool, q: dbq.New(pool), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.outbox != nil {
+		s.registerComposers()
+	}
+	return s
 }
 
 // NormalizeEmail validates an email address and returns it trimmed.
 func NormalizeEmail(email string) (string, error) {
+	return normalizeEmail("email", email)
+}
+
+func normalizeEmail(field, email string) (string, error) {
 	email = strings.TrimSpace(email)
 	if email == "" {
-		return "", apperr.Field("email", "enter your email address")
+		return "", apperr.Field(field, "enter your email address")
 	}
 	if len(email) > 254 {
-		return "", apperr.Field("email", "at most 254 characters")
+		return "", apperr.Field(field, "at most 254 characters")
 	}
 	addr, err := mail.ParseAddress(email)
 	if err != nil || addr.Address != email || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
-		return "", apperr.Field("email", "%q is not an email address like name@example.com", email)
+		return "", apperr.Field(field, "%q is not an email address like name@example.com", email)
 	}
 	return email, nil
 }
 
-func validatePassword(password string) error {
-	n := utf8.RuneCountInString(password)
-	switch {
-	case n < MinPasswordLen:
-		return apperr.Field("password", "use at least %d characters", MinPasswordLen)
-	case n > MaxPasswordLen:
-		return apperr.Field("password", "use at most %d characters", MaxPasswordLen)
-	}
-	return nil
-}
-
-// SignUp creates a user and their personal workspace (plan free, user as owner).
-// A taken email gets a conflict error.
+// SignUp creates a user and their personal workspace (plan free, user as owner)
+// and queues the email that verifies the address, all in one transaction. A taken
+// email gets a conflict error, and its account's owner an email (at most one an
+// hour) saying someone tried.
 func (s *Service) SignUp(ctx context.Context, email, password string) (User, workspace.Workspace, error) {
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return User{}, workspace.Workspace{}, err
 	}
-	if err := validatePassword(password); err != nil {
+	if err := ValidatePassword(password, email); err != nil {
 		return User{}, workspace.Workspace{}, err
 	}
 	hash := HashPassword(password)
@@ -100,16 +146,51 @@ func (s *Service) SignUp(ctx context.Context, email, password string) (User, wor
 		if err != nil {
 			return err
 		}
-		ws, err = workspace.CreatePersonal(ctx, q, u.ID, email)
-		return err
+		if ws, err = workspace.CreatePersonal(ctx, q, u.ID, email); err != nil {
+			return err
+		}
+		return s.enqueue(ctx, tx, mailer.SendArgs{Template: tmplVerifyEmail, Data: map[string]string{"user_id": u.ID.String()}})
 	})
 	if db.IsUniqueViolation(err, "users_email_lower_key") {
-		return User{}, workspace.Workspace{}, &apperr.Error{Code: apperr.Conflict, Field: "email", Message: "An account with this email already exists. Log in instead."}
+		if err := s.notifySignupAttempt(ctx, email); err != nil {
+			return User{}, workspace.Workspace{}, err
+		}
+		return User{}, workspace.Workspace{}, &apperr.Error{Code: apperr.Conflict, Field: "email", Message: "An account with this email already exists. Log in instead, or reset your password if you forgot it."}
 	}
 	if err != nil {
 		return User{}, workspace.Workspace{}, fmt.Errorf("auth: sign up: %w", err)
 	}
-	return User{ID: u.ID, Email: u.Email}, ws, nil
+	return toUser(u), ws, nil
+}
+
+// notifySignupAttempt tells the owner of email that someone tried to sign up with
+// it: they learn of it even though the form said so to whoever tried.
+func (s *Service) notifySignupAttempt(ctx context.Context, email string) error {
+	if s.outbox == nil {
+		return nil
+	}
+	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		u, err := s.q.WithTx(tx).UserGetByEmail(ctx, email)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		return s.outbox.EnqueueOnceTx(ctx, tx, mailer.SendArgs{Template: tmplSignupAttempt, Data: map[string]string{"user_id": u.ID.String()}}, time.Hour)
+	})
+	if err != nil {
+		return fmt.Errorf("auth: sign up: %w", err)
+	}
+	return nil
+}
+
+// enqueue queues an email in tx when the service sends mail.
+func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, args mailer.SendArgs) error {
+	if s.outbox == nil {
+		return nil
+	}
+	return s.outbox.EnqueueTx(ctx, tx, args)
 }
 
 // Login checks credentials. It returns rate_limited once an email or IP has failed
@@ -159,7 +240,7 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (User, 
 	if err := s.q.LoginFailureClear(ctx, email); err != nil {
 		return User{}, fmt.Errorf("auth: login: %w", err)
 	}
-	return User{ID: u.ID, Email: u.Email}, nil
+	return toUser(u), nil
 }
 
 // Get returns the user with id.
@@ -171,7 +252,7 @@ func (s *Service) Get(ctx context.Context, id uuid.UUID) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("auth: get user: %w", err)
 	}
-	return User{ID: u.ID, Email: u.Email}, nil
+	return toUser(u), nil
 }
 
 // PruneFailures forgets failed log-ins older than FailureWindow; they no longer

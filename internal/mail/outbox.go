@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,6 +68,19 @@ func (o *Outbox) Register(template string, c Composer) {
 // EnqueueTx queues an email inside tx; it is sent after tx commits.
 func (o *Outbox) EnqueueTx(ctx context.Context, tx pgx.Tx, args SendArgs) error {
 	if _, err := o.queue.InsertTx(ctx, tx, args, nil); err != nil {
+		return fmt.Errorf("mail: enqueue %s: %w", args.Template, err)
+	}
+	return nil
+}
+
+// EnqueueOnceTx is EnqueueTx unless the same email (template, recipients and data)
+// was already queued in the current period (River aligns periods to the clock),
+// sent or not: notices that anyone can
+// trigger (someone tried to sign up with your address, resend my link) reach the
+// recipient at most once a period however often they are triggered.
+func (o *Outbox) EnqueueOnceTx(ctx context.Context, tx pgx.Tx, args SendArgs, period time.Duration) error {
+	opts := &river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByPeriod: period}}
+	if _, err := o.queue.InsertTx(ctx, tx, args, opts); err != nil {
 		return fmt.Errorf("mail: enqueue %s: %w", args.Template, err)
 	}
 	return nil

@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		s.listener.Run,
 		func(ctx context.Context) { s.keys.RunFlusher(ctx, 2*time.Second) },
 	)
-	users := auth.NewService(pool)
+	users := auth.NewService(pool, auth.WithMail(s.outbox, cfg.BaseURL))
 	workspaces := workspace.NewService(pool, cfg.Plans)
 	bill := billing.New(pool, cfg, log)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
@@ -286,7 +286,8 @@ func (s *Server) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// housekeeping deletes expired sessions and old login failures every interval.
+// housekeeping deletes expired sessions, old login failures and expired emailed
+// links every interval.
 // Every replica runs it; the deletes are idempotent, so that is harmless.
 func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -302,6 +303,9 @@ func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval
 		}
 		if err := users.PruneFailures(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("housekeeping: prune login failures", "err", err)
+		}
+		if err := users.PruneTokens(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: prune emailed links", "err", err)
 		}
 	}
 }

@@ -203,8 +203,8 @@ var accountSeq atomic.Int64
 // Password is the password of every account NewAccount makes.
 const Password = "correct horse battery"
 
-// NewAccount signs up a user directly through the services, sets the workspace's
-// plan and mints one API key.
+// NewAccount signs up a user directly through the services, marks their email
+// verified, sets the workspace's plan and mints one API key.
 func (i *Instance) NewAccount(tb testing.TB, p plan.ID) Account {
 	tb.Helper()
 	return NewAccountIn(tb, i.Server.Pool(), i.Config.Plans, p)
@@ -216,9 +216,13 @@ func NewAccountIn(tb testing.TB, pool *pgxpool.Pool, plans plan.Table, p plan.ID
 	tb.Helper()
 	ctx := context.Background()
 	email := fmt.Sprintf("user%d-%s@example.com", accountSeq.Add(1), uuid.NewString()[:8])
-	u, ws, err := auth.NewService(pool).SignUp(ctx, email, Password)
+	users := auth.NewService(pool)
+	u, ws, err := users.SignUp(ctx, email, Password)
 	if err != nil {
 		tb.Fatalf("servertest: sign up: %v", err)
+	}
+	if err := users.MarkVerified(ctx, u.ID); err != nil {
+		tb.Fatalf("servertest: verify email: %v", err)
 	}
 	if p != plan.Free {
 		if err := workspace.NewService(pool, plans).SetPlan(ctx, ws.ID, p, nil, "test"); err != nil {
@@ -230,6 +234,20 @@ func NewAccountIn(tb testing.TB, pool *pgxpool.Pool, plans plan.Table, p plan.ID
 		tb.Fatalf("servertest: create key: %v", err)
 	}
 	return Account{Email: email, UserID: u.ID, WorkspaceID: ws.ID, Key: created.Secret}
+}
+
+// VerifyEmail marks the account with email verified without its link, for tests
+// that sign up through the form but are not about verification.
+func (i *Instance) VerifyEmail(tb testing.TB, email string) {
+	tb.Helper()
+	ctx := context.Background()
+	var id uuid.UUID
+	if err := i.Server.Pool().QueryRow(ctx, "SELECT id FROM users WHERE lower(email) = lower($1)", email).Scan(&id); err != nil {
+		tb.Fatalf("servertest: no account %s: %v", email, err)
+	}
+	if err := auth.NewService(i.Server.Pool()).MarkVerified(ctx, id); err != nil {
+		tb.Fatalf("servertest: verify %s: %v", email, err)
+	}
 }
 
 // Do sends an API request with key (if any) and a JSON body (if any).

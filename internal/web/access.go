@@ -39,6 +39,9 @@ var routeAccess = map[string]string{
 	"POST /login":  anyone,
 	"POST /logout": anyone,
 
+	"GET /verify-email/:token":  anyone,
+	"POST /verify-email/resend": signedIn,
+
 	"GET /dashboard":                   workspace.RoleViewer,
 	"GET /dashboard/keys":              workspace.RoleMember,
 	"POST /dashboard/keys":             workspace.RoleMember,

@@ -68,6 +68,11 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	shot(t, ctx, "03-overview")
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=verify-banner]`))); err != nil {
+		t.Fatalf("no banner asks a new account to verify its email: %v", err)
+	}
+	// Verification has its own story (TestBrowserAccountStory); this one is about keys.
+	inst.VerifyEmail(t, "ada@example.com")
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(inst.URL+"/dashboard/keys"),

@@ -67,6 +67,10 @@ func TestSignUpBadInputs(t *testing.T) {
 		{"EmptyPassword", url.Values{"email": {"new@example.com"}, "password": {""}}, "", 400, "use at least 10 characters"},
 		{"ShortPassword", url.Values{"email": {"new@example.com"}, "password": {"123456789"}}, "", 400, "use at least 10 characters"},
 		{"TooLongPassword", url.Values{"email": {"new@example.com"}, "password": {strings.Repeat("p", 513)}}, "", 400, "use at most 512 characters"},
+		{"DigitsOnly", url.Values{"email": {"new@example.com"}, "password": {"1234567890"}}, "", 400, "is too easy to guess: it is one of the most common passwords"},
+		{"TenSpaces", url.Values{"email": {"new@example.com"}, "password": {"          "}}, "", 400, "is too easy to guess"},
+		{"PasswordIsTheEmail", url.Values{"email": {"new.person@example.com"}, "password": {"new.person@example.com"}}, "", 400, "must not be your email address"},
+		{"PasswordIsTheProduct", url.Values{"email": {"new@example.com"}, "password": {"cairncairn"}}, "", 400, "the name Cairn"},
 		{"DuplicateEmailOtherCase", url.Values{"email": {"taken@EXAMPLE.com"}, "password": {pw}}, "", 409, "An account with this email already exists"},
 		{"MissingCSRF", url.Values{"email": {"new@example.com"}, "password": {pw}}, "none", 403, csrfMessage},
 		{"WrongCSRF", url.Values{"email": {"new@example.com"}, "password": {pw}}, "forged-token", 403, csrfMessage},
@@ -153,6 +157,10 @@ func TestKeyCreationBadInputs(t *testing.T) {
 	inst := servertest.Start(t, nil)
 	b := inst.NewBrowser(t)
 	b.SignUp("ada@example.com", "correct horse battery")
+	runFormCases(t, b, "/dashboard/keys", "/dashboard/keys", []formCase{
+		{"UnverifiedEmail", url.Values{"name": {"early"}}, "", 403, "Verify your email address first"},
+	})
+	inst.VerifyEmail(t, "ada@example.com")
 	runFormCases(t, b, "/dashboard/keys", "/dashboard/keys", []formCase{
 		{"EmptyName", url.Values{"name": {""}}, "", 400, "give the key a name"},
 		{"BlankName", url.Values{"name": {"   "}}, "", 400, "give the key a name"},

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -52,6 +53,16 @@ func safeNext(next string) string {
 		return next
 	}
 	return "/dashboard"
+}
+
+// backTo is the dashboard page a form was posted from (its Referer, when that is
+// one of ours), else the overview.
+func backTo(c echo.Context) string {
+	ref, err := url.Parse(c.Request().Referer())
+	if err != nil || (ref.Host != "" && ref.Host != c.Request().Host) {
+		return "/dashboard"
+	}
+	return safeNext(ref.RequestURI())
 }
 
 // logout ends the session everywhere it is stored.

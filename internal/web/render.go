@@ -20,6 +20,9 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 			PlanName: h.Config.Plans.Get(ws.Plan).Name, Role: ws.Role,
 		},
 	}
+	if u := currentUser(c); !u.EmailVerified {
+		s.Unverified = u.Email
+	}
 	s.Banners = append(s.Banners, h.billingBanners(c)...)
 	s.Banners = append(s.Banners, h.quotaBanners(c)...)
 	if f := h.Sessions.PopString(c.Request().Context(), sessFlash); f != "" {

@@ -20,6 +20,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub.GET("/login", h.showLogin)
 	pub.POST("/login", h.login, h.limitForm(metering.ScopeLogin, views.Login))
 	pub.POST("/logout", h.logout)
+	pub.GET("/verify-email/:token", h.verifyEmail)
+	pub.POST("/verify-email/resend", h.resendVerification)
 
 	dash := pub.Group("/dashboard")
 	dash.GET("", h.showOverview)

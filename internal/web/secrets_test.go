@@ -22,6 +22,7 @@ func TestDatabaseHoldsNoPlainSecrets(t *testing.T) {
 	const password = "Plain-Password-To-Find-42"
 	b := inst.NewBrowser(t)
 	b.SignUp("ada@example.com", password)
+	inst.VerifyEmail(t, "ada@example.com")
 	// Log out and in again so the login path has touched the password too.
 	b.Submit("/dashboard", "/logout", nil)
 	if resp, body := b.Submit("/login", "/login", url.Values{"email": {"ada@example.com"}, "password": {password}}); resp.StatusCode != http.StatusSeeOther {

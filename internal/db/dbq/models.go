@@ -10,6 +10,15 @@ import (
 	"github.com/google/uuid"
 )
 
+type AccountToken struct {
+	Hash      []byte
+	UserID    uuid.UUID
+	Purpose   string
+	Email     string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
 type ApiKey struct {
 	ID          uuid.UUID
 	WorkspaceID uuid.UUID
@@ -173,10 +182,12 @@ type UsageEvent struct {
 }
 
 type User struct {
-	ID           uuid.UUID
-	Email        string
-	PasswordHash string
-	CreatedAt    time.Time
+	ID                uuid.UUID
+	Email             string
+	PasswordHash      string
+	CreatedAt         time.Time
+	EmailVerifiedAt   *time.Time
+	PasswordChangedAt time.Time
 }
 
 type Workspace struct {

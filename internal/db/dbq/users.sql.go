@@ -70,9 +70,24 @@ func (q *Queries) LoginFailurePrune(ctx context.Context, before time.Time) error
 	return err
 }
 
+const userChangeEmail = `-- name: UserChangeEmail :exec
+UPDATE users SET email = $1::text, email_verified_at = now() WHERE id = $2
+`
+
+type UserChangeEmailParams struct {
+	Email string
+	ID    uuid.UUID
+}
+
+// The new address was proved by the link that carried it, so it is verified.
+func (q *Queries) UserChangeEmail(ctx context.Context, arg UserChangeEmailParams) error {
+	_, err := q.db.Exec(ctx, userChangeEmail, arg.Email, arg.ID)
+	return err
+}
+
 const userCreate = `-- name: UserCreate :one
 INSERT INTO users (email, password_hash) VALUES ($1::text, $2::text)
-RETURNING id, email, password_hash, created_at
+RETURNING id, email, password_hash, created_at, email_verified_at, password_changed_at
 `
 
 type UserCreateParams struct {
@@ -88,12 +103,14 @@ func (q *Queries) UserCreate(ctx context.Context, arg UserCreateParams) (User, e
 		&i.Email,
 		&i.PasswordHash,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
+		&i.PasswordChangedAt,
 	)
 	return i, err
 }
 
 const userGet = `-- name: UserGet :one
-SELECT id, email, password_hash, created_at FROM users WHERE id = $1
+SELECT id, email, password_hash, created_at, email_verified_at, password_changed_at FROM users WHERE id = $1
 `
 
 func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
@@ -104,12 +121,14 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 		&i.Email,
 		&i.PasswordHash,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
+		&i.PasswordChangedAt,
 	)
 	return i, err
 }
 
 const userGetByEmail = `-- name: UserGetByEmail :one
-SELECT id, email, password_hash, created_at FROM users WHERE lower(email) = lower($1::text)
+SELECT id, email, password_hash, created_at, email_verified_at, password_changed_at FROM users WHERE lower(email) = lower($1::text)
 `
 
 func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error) {
@@ -120,6 +139,45 @@ func (q *Queries) UserGetByEmail(ctx context.Context, email string) (User, error
 		&i.Email,
 		&i.PasswordHash,
 		&i.CreatedAt,
+		&i.EmailVerifiedAt,
+		&i.PasswordChangedAt,
 	)
 	return i, err
+}
+
+const userGetForUpdate = `-- name: UserGetForUpdate :one
+SELECT id, email, password_hash, created_at, email_verified_at, password_changed_at FROM users WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) UserGetForUpdate(ctx context.Context, id uuid.UUID) (User, error) {
+	row := q.db.QueryRow(ctx, userGetForUpdate, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Email,
+		&i.PasswordHash,
+		&i.CreatedAt,
+		&i.EmailVerifiedAt,
+		&i.PasswordChangedAt,
+	)
+	return i, err
+}
+
+const userMarkVerified = `-- name: UserMarkVerified :execrows
+UPDATE users SET email_verified_at = now()
+WHERE id = $1 AND lower(email) = lower($2::text) AND email_verified_at IS NULL
+`
+
+type UserMarkVerifiedParams struct {
+	ID    uuid.UUID
+	Email string
+}
+
+// Only while the address is still the one the link was sent to.
+func (q *Queries) UserMarkVerified(ctx context.Context, arg UserMarkVerifiedParams) (int64, error) {
+	result, err := q.db.Exec(ctx, userMarkVerified, arg.ID, arg.Email)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
