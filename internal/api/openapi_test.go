@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,10 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	body := servertest.ReadBody(t, resp)
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /v1/openapi.json without a key: %d", resp.StatusCode)
+	}
+	// TestMain checks every response against openapi.json: it must be what is served.
+	if file, err := os.ReadFile("openapi.json"); err != nil || string(file) != body {
+		t.Fatalf("GET /v1/openapi.json differs from openapi.json (%v)", err)
 	}
 	var doc struct {
 		OpenAPI string `json:"openapi"`
@@ -101,4 +106,95 @@ func keys(m map[string]any) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestOpenAPIDescribesEveryResponseFully walks the document: every response of
+// every operation declares the headers every /v1 response carries (and Retry-After
+// where it is sent), every operation declares the failures any request to it can
+// meet, and every response object lists all its fields as required, since the API
+// always sends them. A route or response added without them fails here.
+func TestOpenAPIDescribesEveryResponseFully(t *testing.T) {
+	raw, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// resolve follows a local $ref.
+	resolve := func(v any) map[string]any {
+		m, _ := v.(map[string]any)
+		for m != nil && m["$ref"] != nil {
+			var cur any = doc
+			for _, part := range strings.Split(strings.TrimPrefix(m["$ref"].(string), "#/"), "/") {
+				cur = cur.(map[string]any)[part]
+			}
+			m, _ = cur.(map[string]any)
+		}
+		return m
+	}
+	var checkSchema func(where string, s map[string]any)
+	checkSchema = func(where string, s map[string]any) {
+		if s == nil {
+			return
+		}
+		if props, ok := s["properties"].(map[string]any); ok {
+			required := map[string]bool{}
+			list, _ := s["required"].([]any)
+			for _, r := range list {
+				required[r.(string)] = true
+			}
+			for name, p := range props {
+				if !required[name] {
+					t.Errorf("%s: field %q is not required, but every response has it", where, name)
+				}
+				checkSchema(where+"."+name, resolve(p))
+			}
+			if s["additionalProperties"] != false {
+				t.Errorf("%s: additionalProperties is not false, so an undescribed field would pass", where)
+			}
+		}
+		if items, ok := s["items"]; ok {
+			checkSchema(where+"[]", resolve(items))
+		}
+	}
+	for path, item := range doc["paths"].(map[string]any) {
+		for method, o := range item.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			op := o.(map[string]any)
+			name := strings.ToUpper(method) + " " + path
+			responses := op["responses"].(map[string]any)
+			want := []string{"429", "500"}
+			if sec, ok := op["security"].([]any); !ok || len(sec) > 0 { // needs a key
+				want = append(want, "401", "503")
+			}
+			if op["requestBody"] != nil {
+				want = append(want, "400", "413", "415")
+			}
+			for _, code := range want {
+				if responses[code] == nil {
+					t.Errorf("%s does not declare %s, which any request to it can meet", name, code)
+				}
+			}
+			for code, r := range responses {
+				resp := resolve(r)
+				headers, _ := resp["headers"].(map[string]any)
+				for _, h := range []string{"X-Request-ID", "RateLimit", "RateLimit-Policy"} {
+					if headers[h] == nil {
+						t.Errorf("%s %s does not declare the %s header", name, code, h)
+					}
+				}
+				if (code == "429" || code == "503") && headers["Retry-After"] == nil {
+					t.Errorf("%s %s does not declare Retry-After", name, code)
+				}
+				content, _ := resp["content"].(map[string]any)
+				if mt, ok := content["application/json"].(map[string]any); ok && name != "GET /v1/openapi.json" {
+					checkSchema(name+" "+code, resolve(mt["schema"]))
+				}
+			}
+		}
+	}
 }

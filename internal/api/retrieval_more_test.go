@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -24,13 +25,11 @@ var roomy = map[string]string{
 	"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "unlimited",
 }
 
-func env(extra map[string]string) map[string]string {
-	out := map[string]string{}
-	for k, v := range roomy {
-		out[k] = v
-	}
-	for k, v := range extra {
-		out[k] = v
+// env returns roomy with extra's variables added, later maps winning.
+func env(extra ...map[string]string) map[string]string {
+	out := maps.Clone(roomy)
+	for _, m := range extra {
+		maps.Copy(out, m)
 	}
 	return out
 }

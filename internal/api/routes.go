@@ -1,6 +1,8 @@
 package api
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 )
@@ -12,7 +14,7 @@ func (a *API) Routes(e *echo.Echo) {
 	// for billable routes (metering.Billable), after the request proved well-formed.
 	// The body limit comes after the rate limit so that an oversized body's 413
 	// carries the RateLimit fields and counts against the key like any request.
-	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, middleware.BodyLimit("10M"), requireJSON, a.quota)
+	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, bodyLimit, requireJSON, a.quota)
 	authed.GET("/me", a.me)
 	authed.POST("/documents", a.upsertDocuments)
 	authed.GET("/documents", a.listDocuments)
@@ -23,3 +25,13 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.GET("/usage", a.usage)
 	v1.GET("/openapi.json", a.openapi, a.limitOptionalKey)
 }
+
+// bodyLimit refuses bodies over 10 MiB with 413 on the routes that read one; a GET
+// or DELETE reads no body, so whatever it declares is no reason to refuse it.
+var bodyLimit = middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+	Limit: "10M",
+	Skipper: func(c echo.Context) bool {
+		m := c.Request().Method
+		return m != http.MethodPost && m != http.MethodPut && m != http.MethodPatch
+	},
+})
