@@ -166,11 +166,7 @@ func (a *API) settle(c echo.Context, ch *metering.Charge, ok bool) {
 }
 
 func rateLimited(d metering.Decision, msg string) error {
-	retry := max(ceilSeconds(d.RetryAfter), 1) // a refusal always says when to come back
-	return &apperr.Error{
-		Code: apperr.RateLimited, RetryAfter: retry,
-		Message: fmt.Sprintf("%s (%d requests per %s); retry in %d s.", msg, d.Limit.Rate, d.Limit.Window, retry),
-	}
+	return d.Refuse(fmt.Sprintf("%s (%d requests per %s); retry in %d s.", msg, d.Limit.Rate, d.Limit.Window, d.Wait()))
 }
 
 // policies caches the RateLimit-Policy value of each limit (there are a handful)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cairn-dev/cairn/internal/apperr"
 )
 
 // Scope says what a rate limit is counted per.
@@ -71,6 +74,18 @@ type Decision struct {
 	Remaining  int
 	RetryAfter time.Duration // until the next request may pass; 0 when allowed
 	ResetAfter time.Duration // until the budget is full again
+}
+
+// Wait is how many whole seconds a refused caller should wait: RetryAfter rounded
+// up, and at least 1, so a refusal always says when to come back.
+func (d Decision) Wait() int {
+	return max(int(math.Ceil(d.RetryAfter.Seconds())), 1)
+}
+
+// Refuse turns a refused decision into the rate_limited error its caller sees,
+// with Retry-After set to Wait. The API and the dashboard word msg their own way.
+func (d Decision) Refuse(msg string) *apperr.Error {
+	return &apperr.Error{Code: apperr.RateLimited, Message: msg, RetryAfter: d.Wait()}
 }
 
 // Limiter applies GCRA rate limits: in process, or in Redis when one is configured

@@ -1,8 +1,8 @@
 package web
 
 import (
+	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 
@@ -25,22 +25,17 @@ func (h *Handler) showDocuments(c echo.Context) error {
 // searchDocuments searches the workspace's documents: the results block alone for
 // htmx, the whole page otherwise.
 func (h *Handler) searchDocuments(c echo.Context) error {
-	ws := currentWorkspace(c)
 	d := views.Documents{Query: c.QueryParam("q")}
 	if d.Query != "" {
 		d.Searched = true
 		q, err := retrieval.CheckQuery("query", d.Query)
 		var results []retrieval.Result
 		if err == nil {
-			if lim := h.Meter.AllowDashboardSearch(c.Request().Context(), ws.ID, ws.Plan); !lim.Allowed {
-				wait := max(int(math.Ceil(lim.RetryAfter.Seconds())), 1)
-				err = &apperr.Error{Code: apperr.RateLimited, RetryAfter: wait,
-					Message: fmt.Sprintf("Too many searches this minute for the %s plan. Wait %s and try again.", h.Config.Plans.Get(ws.Plan).Name, waitText(wait))}
-			}
-		}
-		if err == nil {
-			results, err = h.Retrieval.Search(c.Request().Context(), retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan},
-				retrieval.SearchInput{Query: q, TopK: 10, Mode: retrieval.Hybrid})
+			err = h.billed(c, "searches", func(ctx context.Context, caller retrieval.Caller) error {
+				var err error
+				results, err = h.Retrieval.Search(ctx, caller, retrieval.SearchInput{Query: q, TopK: 10, Mode: retrieval.Hybrid})
+				return err
+			})
 		}
 		if e := apperr.As(err); e != nil {
 			d.Error = e.Message

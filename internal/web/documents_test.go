@@ -1,10 +1,12 @@
 package web_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/servertest"
@@ -101,4 +103,68 @@ func TestDashboardSearchFollowsThePlansRate(t *testing.T) {
 	if status != 200 || !strings.Contains(page, "Too many searches this minute for the Free plan") {
 		t.Fatalf("search over the rate: %d, no rate-limit message:\n%s", status, page)
 	}
+}
+
+func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "3", "CAIRN_PLAN_FREE_RATE_PER_MINUTE": "100000"})
+	used := func(t *testing.T, key string) int {
+		t.Helper()
+		var u struct {
+			Requests struct{ Used int } `json:"requests"`
+		}
+		resp := inst.Do(t, "GET", "/v1/usage", key, "")
+		if err := json.Unmarshal([]byte(servertest.ReadBody(t, resp)), &u); err != nil {
+			t.Fatal(err)
+		}
+		return u.Requests.Used
+	}
+
+	t.Run("FreeWorkspaceStopsAtItsQuota", func(t *testing.T) {
+		acct := inst.NewAccount(t, plan.Free)
+		if resp := inst.Do(t, "POST", "/v1/documents", acct.Key, `{"documents":[{"text":"Green tea steeps for two minutes."}]}`); resp.StatusCode != 200 {
+			t.Fatalf("store: %d", resp.StatusCode)
+		}
+		b := inst.NewBrowser(t)
+		b.LogIn(acct.Email, servertest.Password)
+		if _, page := b.Get("/dashboard/documents/search?q=" + url.QueryEscape("tea\x00")); !strings.Contains(page, "NUL") {
+			t.Fatal("a malformed query was not refused")
+		}
+		if status, page := b.Get("/dashboard/documents/search?q=tea"); status != 200 || !strings.Contains(page, "two minutes") {
+			t.Fatalf("search within the quota: %d, no result", status)
+		}
+		if n := used(t, acct.Key); n != 2 {
+			t.Fatalf("used = %d after one stored batch, a refused and a good dashboard search; want 2", n)
+		}
+		if resp := inst.Do(t, "POST", "/v1/search", acct.Key, `{"query":"tea"}`); resp.StatusCode != 200 {
+			t.Fatalf("the third billable request: %d", resp.StatusCode)
+		}
+		for range 5 {
+			status, page := b.Get("/dashboard/documents/search?q=tea")
+			if status != 200 || strings.Contains(page, "two minutes") || !strings.Contains(page, "used its 3 billable requests") {
+				t.Fatalf("search over the quota: %d, want the quota message and no results:\n%s", status, page)
+			}
+		}
+		if n := used(t, acct.Key); n != 3 {
+			t.Fatalf("used = %d after searches over the quota, want it to stay 3", n)
+		}
+	})
+
+	t.Run("UnlimitedWorkspaceSeesItsSearchesInItsUsage", func(t *testing.T) {
+		acct := inst.NewAccount(t, plan.Pro)
+		b := inst.NewBrowser(t)
+		b.LogIn(acct.Email, servertest.Password)
+		for range 2 {
+			b.Get("/dashboard/documents/search?q=tea")
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for used(t, acct.Key) != 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("used = %d, want the 2 dashboard searches", used(t, acct.Key))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, page := b.Get("/dashboard/usage"); !strings.Contains(page, "Dashboard") {
+			t.Fatal("the usage page does not show the dashboard's searches")
+		}
+	})
 }

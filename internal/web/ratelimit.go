@@ -1,13 +1,12 @@
 package web
 
 import (
-	"math"
+	"fmt"
 	"strconv"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
-	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -21,9 +20,7 @@ func (h *Handler) limitForm(scope metering.Scope, page func(views.AuthForm) temp
 			if d.Allowed {
 				return next(c)
 			}
-			wait := max(int(math.Ceil(d.RetryAfter.Seconds())), 1)
-			err := apperr.New(apperr.RateLimited, "Too many attempts from your network. Wait %s and try again.", waitText(wait))
-			err.RetryAfter = wait
+			err := d.Refuse(fmt.Sprintf("Too many attempts from your network. Wait %s and try again.", waitText(d.Wait())))
 			return h.authFormError(c, err, c.FormValue("email"), page)
 		}
 	}

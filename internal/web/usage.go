@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/metering"
@@ -37,13 +38,20 @@ func (h *Handler) showUsage(c echo.Context) error {
 	}
 	for _, k := range r.ByKey {
 		name := k.Name
-		if name == "" {
+		switch {
+		case k.KeyID == uuid.Nil:
+			name = "Dashboard" // searches made signed in, without a key
+		case name == "":
 			name = "Deleted key"
 		}
 		if k.Revoked {
 			name += " (revoked)"
 		}
-		u.ByKey = append(u.ByKey, views.UsageRow{Label: name, Detail: k.Prefix + "…", Muted: k.Revoked, Requests: k.Requests, Billable: k.Billable, Share: share(k.Requests, r.Requests)})
+		detail := k.Prefix + "…"
+		if k.KeyID == uuid.Nil {
+			detail = "signed in"
+		}
+		u.ByKey = append(u.ByKey, views.UsageRow{Label: name, Detail: detail, Muted: k.Revoked, Requests: k.Requests, Billable: k.Billable, Share: share(k.Requests, r.Requests)})
 	}
 	for _, e := range r.ByEndpoint {
 		u.ByEndpoint = append(u.ByEndpoint, views.UsageRow{Label: e.Endpoint, Detail: fmt.Sprintf("avg %.1f ms", float64(e.AvgLatency)/float64(time.Millisecond)), Requests: e.Requests, Billable: e.Billable, Share: share(e.Requests, r.Requests)})
