@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
@@ -63,6 +64,7 @@ type Service struct {
 	log     *slog.Logger
 	stripe  *client.API // nil when billing is off
 	now     func() time.Time
+	events  *prometheus.CounterVec
 }
 
 // New returns a Service. With Stripe unconfigured it still reports billing state
@@ -71,6 +73,10 @@ func New(pool *pgxpool.Pool, cfg config.Config, log *slog.Logger) *Service {
 	s := &Service{
 		pool: pool, q: dbq.New(pool), cfg: cfg.Stripe, plans: cfg.Plans,
 		baseURL: cfg.BaseURL, log: log, now: time.Now,
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_stripe_events_total",
+			Help: "Stripe webhook events recorded, by type and outcome (applied, stale, unknown_customer, ignored, unlinkable).",
+		}, []string{"type", "outcome"}),
 	}
 	if cfg.Stripe.Enabled() {
 		s.stripe = newStripeClient(cfg.Stripe, log)
@@ -110,6 +116,9 @@ func (l stripeLogger) Warnf(format string, v ...any) {
 func (l stripeLogger) Errorf(format string, v ...any) {
 	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
 }
+
+// Collector returns the service's metrics, for the replica's registry.
+func (s *Service) Collector() prometheus.Collector { return s.events }
 
 // Enabled reports whether Stripe is configured.
 func (s *Service) Enabled() bool { return s.stripe != nil }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,6 +26,10 @@ const (
 	OutcomeStale           = "stale"            // older than the subscription's watermark
 	OutcomeUnknownCustomer = "unknown_customer" // no workspace to apply it to (yet)
 	OutcomeIgnored         = "ignored"          // a type or object Cairn does not act on
+	// OutcomeUnlinkable is a completed Checkout that names a workspace Cairn cannot
+	// link it to (deleted, or paid by another workspace's customer). It is answered
+	// 200 so Stripe does not retry for days, logged and counted for an operator.
+	OutcomeUnlinkable = "unlinkable"
 )
 
 // MaxWebhookBody bounds the webhook body read into memory; Stripe's events are far smaller.
@@ -31,8 +37,9 @@ const MaxWebhookBody = 1 << 20
 
 // HandleWebhook verifies a Stripe webhook delivery and applies its event.
 //
-// It returns invalid_request when the Stripe-Signature header is missing, wrong or
-// older than webhook.DefaultTolerance (nothing is changed), not_found when billing
+// It returns invalid_request when the Stripe-Signature header is missing, wrong, or
+// dated more than webhook.DefaultTolerance (5 minutes) in the past or the future
+// (nothing is changed), not_found when billing
 // is off, nil for a duplicate, and an internal error when the database failed, so
 // that Stripe retries. API-version mismatches between the endpoint and stripe-go are
 // tolerated because only fields stable across versions are read.
@@ -43,6 +50,11 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	if signature == "" {
 		return apperr.New(apperr.Invalid, "Missing Stripe-Signature header.")
 	}
+	// stripe-go refuses signatures older than its tolerance but not ones dated in
+	// the future, which a captured delivery replayed later could carry.
+	if at, ok := signedAt(signature); ok && at.Sub(s.now()) > webhook.DefaultTolerance {
+		return apperr.New(apperr.Invalid, "Invalid Stripe webhook: the signature's timestamp is in the future.")
+	}
 	ev, err := webhook.ConstructEventWithOptions(payload, signature, s.cfg.WebhookSecret,
 		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
 	if err != nil {
@@ -50,6 +62,20 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 	}
 	_, err = s.ApplyEvent(ctx, ev)
 	return err
+}
+
+// signedAt reads the t= timestamp of a Stripe-Signature header.
+func signedAt(header string) (time.Time, bool) {
+	for _, part := range strings.Split(header, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "t="); ok {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(sec, 0), true
+		}
+	}
+	return time.Time{}, false
 }
 
 func signatureProblem(err error) string {
@@ -97,6 +123,7 @@ func (s *Service) ApplyEvent(ctx context.Context, ev stripe.Event) (string, erro
 	}
 	if outcome != "" {
 		s.log.Info("billing: stripe event", "event", ev.ID, "type", string(ev.Type), "outcome", outcome)
+		s.events.WithLabelValues(string(ev.Type), outcome).Inc()
 	}
 	return outcome, nil
 }
@@ -141,11 +168,18 @@ func lockSubscription(ctx context.Context, q *dbq.Queries, id, customerID string
 }
 
 // applyCheckout links the session's customer and subscription to the workspace
-// named by client_reference_id.
+// named by client_reference_id. A session without one is not Cairn's (ignored); one
+// that cannot be linked is unlinkable.
 func (s *Service) applyCheckout(ctx context.Context, q *dbq.Queries, sess *stripe.CheckoutSession) (string, *uuid.UUID, error) {
-	wsID, err := uuid.Parse(sess.ClientReferenceID)
-	if err != nil || sess.Customer == nil || sess.Customer.ID == "" {
+	if sess.ClientReferenceID == "" {
 		return OutcomeIgnored, nil, nil
+	}
+	wsID, err := uuid.Parse(sess.ClientReferenceID)
+	if err != nil {
+		return s.unlinkable(sess, "client_reference_id is not a workspace id")
+	}
+	if sess.Customer == nil || sess.Customer.ID == "" {
+		return s.unlinkable(sess, "the session has no customer")
 	}
 	var sub *Subscription
 	if sess.Subscription != nil && sess.Subscription.ID != "" {
@@ -156,14 +190,18 @@ func (s *Service) applyCheckout(ctx context.Context, q *dbq.Queries, sess *strip
 		sub = &locked
 	}
 	if _, err := q.WorkspaceGet(ctx, wsID); errors.Is(err, pgx.ErrNoRows) {
-		return OutcomeUnknownCustomer, nil, nil
+		return s.unlinkable(sess, "no such workspace (deleted?)")
 	} else if err != nil {
 		return "", nil, fmt.Errorf("billing: checkout: %w", err)
 	}
 	if err := q.StripeCustomerInsert(ctx, dbq.StripeCustomerInsertParams{WorkspaceID: wsID, CustomerID: sess.Customer.ID}); err != nil {
 		return "", nil, fmt.Errorf("billing: link customer: %w", err)
 	}
-	if linked, err := q.StripeCustomerGet(ctx, wsID); err != nil {
+	if linked, err := q.StripeCustomerGet(ctx, wsID); errors.Is(err, pgx.ErrNoRows) {
+		// The insert did nothing and the workspace has no customer: the session's
+		// customer is already another workspace's.
+		return s.unlinkable(sess, "the session's customer belongs to another workspace")
+	} else if err != nil {
 		return "", nil, fmt.Errorf("billing: link customer: %w", err)
 	} else if linked == sess.Customer.ID {
 		if err := q.SubscriptionLinkCustomer(ctx, dbq.SubscriptionLinkCustomerParams{WorkspaceID: &wsID, CustomerID: linked}); err != nil {
@@ -184,6 +222,18 @@ func (s *Service) applyCheckout(ctx context.Context, q *dbq.Queries, sess *strip
 		return "", nil, err
 	}
 	return OutcomeApplied, &wsID, nil
+}
+
+// unlinkable logs a completed Checkout that cannot be linked to a workspace; the
+// event is recorded with OutcomeUnlinkable and counted (cairn_stripe_events_total).
+func (s *Service) unlinkable(sess *stripe.CheckoutSession, why string) (string, *uuid.UUID, error) {
+	customer := ""
+	if sess.Customer != nil {
+		customer = sess.Customer.ID
+	}
+	s.log.Warn("billing: a completed Checkout cannot be linked to a workspace; it is recorded and not retried",
+		"session", sess.ID, "client_reference_id", sess.ClientReferenceID, "customer", customer, "why", why)
+	return OutcomeUnlinkable, nil, nil
 }
 
 // applySubscription stores a snapshot of a subscription taken at at, unless a newer

@@ -32,6 +32,7 @@ func TestWebhookSignature(t *testing.T) {
 		{"MissingHeader", payload, ""},
 		{"WrongSecret", payload, webhookHeader(payload, "whsec_someone_else", time.Now())},
 		{"StaleTimestamp", payload, webhookHeader(payload, testWebhookSecret, time.Now().Add(-6*time.Minute))},
+		{"FutureTimestamp", payload, webhookHeader(payload, testWebhookSecret, time.Now().Add(6*time.Minute))},
 		{"MalformedHeader", payload, "not-a-signature"},
 		{"TamperedBody", []byte(strings.Replace(string(payload), pricePro, priceEnterprise, 1)), good()},
 	}

@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	users := auth.NewService(pool, auth.WithMail(s.outbox, cfg.BaseURL))
 	workspaces := workspace.NewService(pool, cfg.Plans)
 	bill := billing.New(pool, cfg, log)
+	s.registry.MustRegister(bill.Collector())
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
 	meter, err := s.newMeter(mailer)
