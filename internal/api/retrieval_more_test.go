@@ -3,6 +3,8 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -398,4 +400,34 @@ func TestOddQueriesNeverFail(t *testing.T) {
 	if len(res.Results) != 1 {
 		t.Fatalf("apostrophes: %+v", res.Results)
 	}
+}
+
+// TestInputPostgreSQLWouldRefuseIsA400 covers inputs that reached PostgreSQL and
+// came back as 500s: a filter key holding NUL (22P05) and a forged list cursor whose
+// time is out of PostgreSQL's range (22008).
+func TestInputPostgreSQLWouldRefuseIsA400(t *testing.T) {
+	inst := servertest.Start(t, env())
+	acct := inst.NewAccount(t, plan.Pro)
+	call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"text":"Tides turn twice a day.","metadata":{"lang":"en"}}]}`, 200, nil)
+	for _, tc := range []struct{ name, method, path, body, field string }{
+		{"NULInFilterKeyKeyword", "POST", "/v1/search", `{"query":"tides","mode":"keyword","filter":{"la\u0000ng":"en"}}`, "filter"},
+		{"NULInFilterKeyHybrid", "POST", "/v1/search", `{"query":"tides","filter":{"\u0000":{"$in":["en"]}}}`, "filter"},
+		{"NULInFilterKeySemantic", "POST", "/v1/search", `{"query":"tides","mode":"semantic","filter":{"a\u0000":"en"}}`, "filter"},
+		{"CursorFarInTheFuture", "GET", "/v1/documents?cursor=__________9_eno", "", "cursor"},
+		{"CursorFarInThePast", "GET", "/v1/documents?cursor=" + farCursor(-1<<62), "", "cursor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := inst.Do(t, tc.method, tc.path, acct.Key, tc.body)
+			var e apiError
+			if err := json.Unmarshal([]byte(servertest.ReadBody(t, resp)), &e); err != nil || resp.StatusCode != 400 ||
+				e.Error.Code != "invalid_request" || !strings.HasPrefix(e.Error.Message, tc.field) {
+				t.Fatalf("status %d, error %+v; want 400 naming %s", resp.StatusCode, e.Error, tc.field)
+			}
+		})
+	}
+}
+
+// farCursor forges a list cursor holding the given microseconds since 1970.
+func farCursor(us int64) string {
+	return base64.RawURLEncoding.EncodeToString(append(binary.AppendVarint(nil, us), "doc"...))
 }

@@ -421,7 +421,13 @@ func decodeCursor(s string) (time.Time, string, error) {
 	if n <= 0 || ValidateID(string(b[n:])) != nil {
 		return time.Time{}, "", bad
 	}
-	return time.UnixMicro(us), string(b[n:]), nil
+	// Every cursor this API returns holds a row's creation time; a forged one may hold
+	// a time PostgreSQL cannot represent (22008), which is the caller's error.
+	t := time.UnixMicro(us)
+	if y := t.UTC().Year(); y < 2000 || y > 9999 {
+		return time.Time{}, "", bad
+	}
+	return t, string(b[n:]), nil
 }
 
 // embedText is what a chunk's vector is made from: the title gives every chunk its

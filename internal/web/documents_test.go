@@ -168,3 +168,15 @@ func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
 		}
 	})
 }
+
+func TestDocumentsPageRefusesAForgedCursor(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Free)
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, servertest.Password)
+	// The timestamp in this cursor is out of PostgreSQL's range.
+	status, page := b.Get("/dashboard/documents?cursor=__________9_eno")
+	if status != http.StatusBadRequest || !strings.Contains(page, "cursor") {
+		t.Fatalf("status %d, want 400 naming the cursor:\n%.500s", status, page)
+	}
+}
