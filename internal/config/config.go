@@ -4,6 +4,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -25,6 +26,9 @@ type Config struct {
 	RedisURL          string
 	CORSOrigins       []string
 	SMTPURL           string
+	// TrustedProxies are the addresses whose X-Forwarded-For is believed (the load
+	// balancers in front of Cairn); empty means the peer address is the client.
+	TrustedProxies []netip.Prefix
 
 	// ShutdownDrain is how long a replica told to stop keeps serving, with /readyz
 	// answering 503 and every connection closed after its response, before it stops
@@ -160,6 +164,21 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 		if o = strings.TrimSpace(o); o != "" {
 			c.CORSOrigins = append(c.CORSOrigins, strings.TrimRight(o, "/"))
 		}
+	}
+	for _, p := range strings.Split(get("TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				problems = append(problems, fmt.Errorf("TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an address", p))
+				continue
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
 	}
 	plans, errs := plan.Default().Override(environ)
 	c.Plans = plans

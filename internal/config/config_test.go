@@ -168,3 +168,25 @@ func TestRedactURL(t *testing.T) {
 		t.Fatalf("RedactURL = %q, want %q", got, want)
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	c, err := load(nil)
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("by default %v (%v), want nobody trusted", c.TrustedProxies, err)
+	}
+	c, err = load(map[string]string{"TRUSTED_PROXIES": " 10.0.0.7/8, 127.0.0.1 ,fd00::/8,::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if want := "10.0.0.0/8 127.0.0.1/32 fd00::/8 ::1/128"; strings.Join(got, " ") != want {
+		t.Fatalf("TrustedProxies = %v, want %s", got, want)
+	}
+	_, err = load(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,nginx"})
+	if err == nil || !strings.Contains(err.Error(), `TRUSTED_PROXIES: "nginx"`) {
+		t.Fatalf("error = %v, want one naming the bad entry", err)
+	}
+}

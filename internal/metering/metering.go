@@ -7,6 +7,7 @@ package metering
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,10 +117,27 @@ func (s *Service) AllowKey(ctx context.Context, keyID uuid.UUID, p plan.ID) Deci
 	return s.limiter.Allow(ctx, Subject{Scope: ScopeKey, ID: keyID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
 }
 
-// AllowIP takes one request from the daily budget of an IP calling /v1 without a
-// valid key. The figure is the plan table's IPPerDay (the same on every plan).
+// AllowIP takes one request from the daily budget of an IP (its /64 for IPv6, see
+// ClientKey) calling /v1 without a valid key. The figure is the plan table's IPPerDay (the same on every plan).
 func (s *Service) AllowIP(ctx context.Context, ip string) Decision {
-	return s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ip}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay))
+	return s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ClientKey(ip)}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay))
+}
+
+// ClientKey is what a per-address limit counts a client address as: an IPv4
+// address as it is, an IPv6 address as its /64. One subscriber is routinely given a
+// whole /64, so counting single IPv6 addresses would let a client rotate through
+// 2^64 of them.
+func ClientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap()
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.WithZone("").Prefix(64)
+	return p.String()
 }
 
 // AllowDashboardSearch takes one search from the workspace's dashboard budget: the
@@ -130,13 +148,13 @@ func (s *Service) AllowDashboardSearch(ctx context.Context, workspaceID uuid.UUI
 }
 
 // AllowForm takes one submission of the log-in or sign-up form (scope ScopeLogin
-// or ScopeSignup) from ip's budget.
+// or ScopeSignup) from ip's budget (its /64 for IPv6, see ClientKey).
 func (s *Service) AllowForm(ctx context.Context, scope Scope, ip string) Decision {
 	limit := LoginLimit
 	if scope == ScopeSignup {
 		limit = SignupLimit
 	}
-	return s.limiter.Allow(ctx, Subject{Scope: scope, Name: ip}, limit)
+	return s.limiter.Allow(ctx, Subject{Scope: scope, Name: ClientKey(ip)}, limit)
 }
 
 // RunJanitor forgets expired rate-limit budgets, exhaustions and notice marks

@@ -69,18 +69,26 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// securityHeaders sets the headers every HTML page needs; the API gets nosniff only.
-func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		h := c.Response().Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		if !isAPIPath(c.Request().URL.Path) {
-			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com")
-			h.Set("X-Frame-Options", "DENY")
-			h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
-			h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+// securityHeaders sets the headers every HTML page needs; the API gets nosniff (and
+// HSTS over https) only.
+func securityHeaders(https bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			if https {
+				// Served over https (BASE_URL): browsers must never fall back to http,
+				// where the session cookie and forms could be read or changed.
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			if !isAPIPath(c.Request().URL.Path) {
+				h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self' https://checkout.stripe.com https://billing.stripe.com")
+				h.Set("X-Frame-Options", "DENY")
+				h.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+				h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+			}
+			return next(c)
 		}
-		return next(c)
 	}
 }
 

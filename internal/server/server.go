@@ -129,13 +129,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
-	e.IPExtractor = echo.ExtractIPFromXFFHeader(echo.TrustLoopback(true), echo.TrustPrivateNet(true))
+	e.IPExtractor = clientIP(cfg.TrustedProxies)
 	e.Use(s.closeWhileDraining, requestID(log), accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic", "err", err, "stack", string(stack))
 			return err
 		},
-	}), securityHeaders)
+	}), securityHeaders(cfg.SecureCookies()))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)

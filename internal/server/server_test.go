@@ -220,3 +220,80 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		t.Fatal("the replica did not finish shutting down")
 	}
 }
+
+// TestClientAddress: per-address limits count the peer unless it is a trusted proxy,
+// so rotating X-Forwarded-For from an untrusted address (a VPN, a pod, an L4
+// balancer) resets nothing; behind a trusted proxy each client counts as itself,
+// an IPv6 client as its /64.
+func TestClientAddress(t *testing.T) {
+	keyless := func(t *testing.T, inst *servertest.Instance, xff string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", inst.URL+"/v1/me", nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("NobodyIsTrustedByDefault", func(t *testing.T) {
+		inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_IP_PER_DAY": "3"})
+		for i := range 3 {
+			if got := keyless(t, inst, fmt.Sprintf("198.51.100.%d", i)); got != http.StatusUnauthorized {
+				t.Fatalf("call %d: %d, want 401", i, got)
+			}
+		}
+		if got := keyless(t, inst, "198.51.100.99"); got != http.StatusTooManyRequests {
+			t.Fatalf("a fourth keyless call with a new X-Forwarded-For: %d, want 429", got)
+		}
+	})
+	t.Run("BehindATrustedProxyEachClientCounts", func(t *testing.T) {
+		inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_IP_PER_DAY": "2", "TRUSTED_PROXIES": "127.0.0.1/32"})
+		for _, xff := range []string{"198.51.100.1", "9.9.9.9, 198.51.100.1"} { // what a client prepends is not believed
+			if got := keyless(t, inst, xff); got != http.StatusUnauthorized {
+				t.Fatalf("%s: %d, want 401", xff, got)
+			}
+		}
+		if got := keyless(t, inst, "8.8.8.8, 198.51.100.1"); got != http.StatusTooManyRequests {
+			t.Fatalf("198.51.100.1's third call: %d, want 429", got)
+		}
+		if got := keyless(t, inst, "198.51.100.2"); got != http.StatusUnauthorized {
+			t.Fatalf("another client: %d, want 401", got)
+		}
+	})
+	t.Run("AnIPv6ClientCountsAsItsSlash64", func(t *testing.T) {
+		inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_IP_PER_DAY": "2", "TRUSTED_PROXIES": "127.0.0.1"})
+		for _, xff := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+			if got := keyless(t, inst, xff); got != http.StatusUnauthorized {
+				t.Fatalf("%s: %d, want 401", xff, got)
+			}
+		}
+		if got := keyless(t, inst, "2001:db8:1:2:ffff:ffff:ffff:ffff"); got != http.StatusTooManyRequests {
+			t.Fatalf("a third address of the same /64: %d, want 429", got)
+		}
+		if got := keyless(t, inst, "2001:db8:1:3::1"); got != http.StatusUnauthorized {
+			t.Fatalf("the next /64: %d, want 401", got)
+		}
+	})
+}
+
+func TestHSTSWhenServedOverHTTPS(t *testing.T) {
+	for base, want := range map[string]string{"https://cairn.example.com": "max-age=63072000; includeSubDomains", "": ""} {
+		env := map[string]string{}
+		if base != "" {
+			env["BASE_URL"] = base
+		}
+		inst := servertest.Start(t, env)
+		for _, path := range []string{"/login", "/v1/openapi.json"} {
+			resp, err := http.Get(inst.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := resp.Header.Get("Strict-Transport-Security"); got != want {
+				t.Errorf("BASE_URL %q, %s: Strict-Transport-Security %q, want %q", base, path, got, want)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/views"
 )
 
@@ -21,7 +22,7 @@ func (h *Handler) showLogin(c echo.Context) error {
 // login checks the credentials (throttled per email and IP) and starts a session.
 func (h *Handler) login(c echo.Context) error {
 	email := c.FormValue("email")
-	u, err := h.Auth.Login(c.Request().Context(), email, c.FormValue("password"), c.RealIP())
+	u, err := h.Auth.Login(c.Request().Context(), email, c.FormValue("password"), metering.ClientKey(c.RealIP()))
 	if err != nil {
 		return h.authFormError(c, err, email, views.Login)
 	}
