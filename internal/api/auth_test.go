@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -196,5 +199,26 @@ func TestRevocationReachesOtherReplica(t *testing.T) {
 			t.Fatalf("the other replica still answers %d 2s after the revocation", status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestARefusalDoesNotWaitForTheBody: a keyless request that declares a body and
+// never sends it is answered 401 at once, not when the server gives up reading.
+func TestARefusalDoesNotWaitForTheBody(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(inst.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/search HTTP/1.1\r\nHost: cairn\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer within 3 s while the body is withheld: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d, want 401", resp.StatusCode)
 	}
 }

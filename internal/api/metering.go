@@ -59,6 +59,7 @@ func (a *API) limitUnauthenticated(next echo.HandlerFunc) echo.HandlerFunc {
 		if !apperr.Is(err, apperr.Unauthorized) {
 			return err
 		}
+		closeUnread(c)
 		d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
 		setRateHeaders(c.Response().Header(), d)
 		if !d.Allowed {
@@ -98,6 +99,7 @@ func (a *API) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		d := a.Meter.AllowKey(c.Request().Context(), p.KeyID, p.Plan)
 		setRateHeaders(c.Response().Header(), d)
 		if !d.Allowed {
+			closeUnread(c)
 			return rateLimited(d, "This API key is over its plan's rate limit")
 		}
 		return next(c)
@@ -162,6 +164,16 @@ func succeeded(c echo.Context) bool {
 func (a *API) settle(c echo.Context, ch *metering.Charge, ok bool) {
 	if err := ch.Settle(c.Request().Context(), ok); err != nil {
 		a.Log.Error("quota refund failed; one request stays counted", "request_id", reqctx.RequestID(c), "err", err)
+	}
+}
+
+// closeUnread marks the connection of a request refused before its body was read
+// to close after the answer. Otherwise Go's server would first read (up to 256 KiB
+// of) the unwanted body to keep the connection, and a client that declares a body
+// it never sends would wait for its refusal until the read times out.
+func closeUnread(c echo.Context) {
+	if r := c.Request(); r.ContentLength != 0 {
+		c.Response().Header().Set(echo.HeaderConnection, "close")
 	}
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -62,6 +63,10 @@ func toAppError(err error) *apperr.Error {
 	return &apperr.Error{Code: apperr.Internal, Message: "Internal error.", Err: err}
 }
 
+// StatusClientClosedRequest is the status (nginx's) recorded for a request whose
+// client went away before it was answered.
+const StatusClientClosedRequest = 499
+
 // errorHandler is echo's one HTTPErrorHandler: JSON for the API, an HTML page for
 // the dashboard.
 func (s *Server) errorHandler(err error, c echo.Context) {
@@ -69,6 +74,13 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	e := toAppError(err)
+	if (e.Code == apperr.Internal || e.Code == apperr.Unavailable) && errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client went away and its request's work was cancelled: no fault of the
+		// server's, and no one to answer. Logged and recorded as nginx's 499.
+		s.log.Info("client went away", "request_id", reqctx.RequestID(c), "route", c.Path())
+		c.Response().Status = StatusClientClosedRequest
+		return
+	}
 	status := e.Code.Status()
 	if e.Code == apperr.Internal {
 		s.log.Error("internal error", "request_id", reqctx.RequestID(c), "route", c.Path(), "err", err)

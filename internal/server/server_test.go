@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/retrieval/openai/openaitest"
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
 
@@ -295,5 +297,35 @@ func TestHSTSWhenServedOverHTTPS(t *testing.T) {
 				t.Errorf("BASE_URL %q, %s: Strict-Transport-Security %q, want %q", base, path, got, want)
 			}
 		}
+	}
+}
+
+// TestClientThatGoesAwayIs499NotAnError: a client that hangs up while its request
+// waits on a dependency is logged at info level with status 499, not as an
+// internal error.
+func TestClientThatGoesAwayIs499NotAnError(t *testing.T) {
+	ai := openaitest.Start(t, "sk-server")
+	ai.Fail(openaitest.Failure{Hang: true})
+	inst := servertest.Start(t, map[string]string{"OPENAI_API_KEY": "sk-server", "OPENAI_BASE_URL": ai.BaseURL()})
+	acct := inst.NewAccount(t, plan.Pro)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", inst.URL+"/v1/search", strings.NewReader(`{"query":"tides","mode":"semantic"}`))
+	req.Header.Set("Authorization", "Bearer "+acct.Key)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the request was answered (%d) though its dependency hangs", resp.StatusCode)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(inst.Logs(), `"status":499`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no request logged with status 499:\n%s", inst.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	logs := inst.Logs()
+	if strings.Contains(logs, `"level":"ERROR"`) || !strings.Contains(logs, `"msg":"client went away"`) {
+		t.Fatalf("a client going away was logged as an error, or not at all:\n%s", logs)
 	}
 }

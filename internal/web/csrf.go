@@ -17,7 +17,7 @@ import (
 const ctxCSRF = "cairn.csrf"
 
 // csrf refuses unsafe requests that don't echo the session's token in the _csrf
-// form field or the X-CSRF-Token header (htmx). The token is made the first time a
+// field of the form body or the X-CSRF-Token header (htmx); never the query string. The token is made the first time a
 // page renders a form (csrfToken), so visitors who only read public pages leave no
 // session row behind.
 func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
@@ -29,9 +29,11 @@ func (h *Handler) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
 			return next(c)
 		}
+		// The form body or the header only: a token in the URL would leak into
+		// logs, history and Referer headers.
 		got := c.Request().Header.Get("X-CSRF-Token")
 		if got == "" {
-			got = c.FormValue("_csrf")
+			got = c.Request().PostFormValue("_csrf")
 		}
 		if st.token == "" || subtle.ConstantTimeCompare([]byte(got), []byte(st.token)) != 1 {
 			return apperr.New(apperr.Forbidden, "This form has expired or did not come from Cairn. Reload the page and try again.")

@@ -42,14 +42,17 @@ func TestEveryDashboardChangeNeedsTheCSRFToken(t *testing.T) {
 		{"/dashboard/billing/checkout", url.Values{"plan": {"enterprise"}}},
 		{"/dashboard/billing/portal", nil},
 	}
+	right := b.CSRF("/dashboard/keys")
 	forgeries := []struct {
 		name   string
 		field  string // the _csrf field, "" for none
 		header string // X-CSRF-Token, "" for none
+		query  string // _csrf in the URL, which leaks into logs and Referer: never accepted
 	}{
-		{"Missing", "", ""},
-		{"WrongField", "forged-token", ""},
-		{"WrongHeader", "", "forged-token"},
+		{"Missing", "", "", ""},
+		{"WrongField", "forged-token", "", ""},
+		{"WrongHeader", "", "forged-token", ""},
+		{"RightTokenInTheQuery", "", "", right},
 	}
 	for _, r := range routes {
 		for _, f := range forgeries {
@@ -61,7 +64,11 @@ func TestEveryDashboardChangeNeedsTheCSRFToken(t *testing.T) {
 				if f.field != "" {
 					form.Set("_csrf", f.field)
 				}
-				req, _ := http.NewRequest(http.MethodPost, inst.URL+r.path, strings.NewReader(form.Encode()))
+				target := inst.URL + r.path
+				if f.query != "" {
+					target += "?" + url.Values{"_csrf": {f.query}}.Encode()
+				}
+				req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 				if f.header != "" {
 					req.Header.Set("X-CSRF-Token", f.header)
@@ -106,4 +113,24 @@ func TestEveryDashboardChangeNeedsTheCSRFToken(t *testing.T) {
 			t.Fatalf("status %d, want 303: %.300s", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestLogInMakesANewCSRFToken: the token a visitor's session had before logging in
+// (which a page or a proxy in between may have seen) stops working at log-in.
+func TestLogInMakesANewCSRFToken(t *testing.T) {
+	inst := servertest.Start(t, nil)
+	acct := inst.NewAccount(t, plan.Pro)
+	b := inst.NewBrowser(t)
+	before := b.CSRF("/login")
+	resp, body := b.Post("/login", url.Values{"_csrf": {before}, "email": {acct.Email}, "password": {servertest.Password}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("log in: %d %.300s", resp.StatusCode, body)
+	}
+	if after := b.CSRF("/dashboard/keys"); after == before {
+		t.Fatal("the CSRF token is the same after log-in")
+	}
+	resp, body = b.Post("/dashboard/keys", url.Values{"_csrf": {before}, "name": {"with the old token"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, csrfMessage) {
+		t.Fatalf("a form with the token from before log-in: %d, want 403", resp.StatusCode)
+	}
 }

@@ -35,6 +35,9 @@ func (h *Handler) startSession(c echo.Context, userID, workspaceID string) error
 	if err := h.Sessions.RenewToken(ctx); err != nil {
 		return err
 	}
+	// A new CSRF token too: the old one was handed to whoever held the anonymous
+	// session, and the next form makes a fresh one.
+	h.Sessions.Remove(ctx, sessCSRF)
 	h.Sessions.Put(ctx, sessUserID, userID)
 	h.Sessions.Put(ctx, sessWorkspaceID, workspaceID)
 	return nil
