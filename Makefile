@@ -40,10 +40,11 @@ bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on t
 	go run ./cmd/cairn-load -ratio -bin bin/cairn -c 64 -d 10s -rounds 2
 
 # DATA is a test collection's directory or a directory of them (Cranfield's or BEIR's layout).
-DATA ?= ../shared/data
+DATA ?=
 
 .PHONY: eval
 eval: services ## search quality per collection and mode through the API, beside plain BM25 (DATA=dir)
+	@test -n "$(DATA)" || { echo "make eval DATA=/path/to/collections (Cranfield's or BEIR's layout)"; exit 2; }
 	go run ./cmd/cairn-eval -data $(DATA)
 
 .PHONY: generate
