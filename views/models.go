@@ -192,6 +192,8 @@ type Documents struct {
 	Results    []SearchResult
 	Searched   bool
 	Error      string
+	// Reembedding is the workspace's re-embedding in progress, if any.
+	Reembedding *EmbedderSwitch
 }
 
 // DocumentRow is one row of the documents table.
@@ -210,4 +212,28 @@ type SearchResult struct {
 	URL        string
 	Text       string
 	Score      string
+}
+
+// Embedder is the workspace's embedder settings.
+type Embedder struct {
+	Provider string // builtin, openai or custom: the current choice, or what was just submitted
+	Current  string // a person's name for the embedder in use
+	Model    string // the name its vectors are stored under
+	// The custom endpoint's fields, as stored or as submitted.
+	BaseURL       string
+	EndpointModel string
+	Dimensions    int
+	KeyStored     bool
+	ServerOpenAI  bool // the server has an OpenAI key
+	PlanHasOpenAI bool // the workspace's plan includes it
+	CanStoreKeys  bool // the server has an ENCRYPTION_KEY
+	Switch        *EmbedderSwitch
+	Error         string
+}
+
+// EmbedderSwitch is a re-embedding in progress.
+type EmbedderSwitch struct {
+	Name        string
+	Done, Total int64
+	Error       string
 }

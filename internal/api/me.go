@@ -6,11 +6,27 @@ import (
 	"sync"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/cairn-dev/cairn/internal/retrieval"
 )
 
 type meResponse struct {
 	Workspace meWorkspace `json:"workspace"`
 	Key       meKey       `json:"key"`
+	Embedder  meEmbedder  `json:"embedder"`
+}
+
+type meEmbedder struct {
+	Provider  string    `json:"provider"`
+	Model     string    `json:"model"`
+	Switching *meSwitch `json:"switching,omitempty"`
+}
+
+type meSwitch struct {
+	Provider string `json:"provider"`
+	Model    string `json:"model"`
+	Done     int64  `json:"done"`
+	Total    int64  `json:"total"`
 }
 
 type meWorkspace struct {
@@ -27,23 +43,39 @@ type meKey struct {
 
 // meBodies holds the encoded answer per principal. /v1/me is the extension's
 // connection check, called far more often than anything changes, and its answer
-// is a function of the principal alone: a renamed workspace or a new plan is a
-// new principal, so nothing here goes stale. One small entry per key seen.
-var meBodies sync.Map // apikey.Principal -> []byte
+// is a function of the principal and the workspace's embedder: a renamed workspace
+// or a new plan is a new principal, and an answer is kept only while the embedder
+// it names is the workspace's (which the retrieval service caches for a second or
+// two). One small entry per key seen.
+var meBodies sync.Map // apikey.Principal -> meBody
 
-// me answers who the key is: its workspace and itself.
+type meBody struct {
+	embedder retrieval.EmbedderStatus
+	body     []byte
+}
+
+// me answers who the key is: its workspace, itself and the workspace's embedder.
 func (a *API) me(c echo.Context) error {
 	p := principal(c)
-	body, ok := meBodies.Load(p)
-	if !ok {
-		b, err := json.Marshal(meResponse{
-			Workspace: meWorkspace{ID: p.WorkspaceID.String(), Name: p.WorkspaceName, Plan: string(p.Plan)},
-			Key:       meKey{ID: p.KeyID.String(), Name: p.KeyName, Prefix: p.KeyPrefix},
-		})
-		if err != nil {
-			return err
-		}
-		body, _ = meBodies.LoadOrStore(p, b)
+	emb, err := a.Retrieval.CachedEmbedder(c.Request().Context(), retrieval.Caller{WorkspaceID: p.WorkspaceID, Plan: p.Plan})
+	if err != nil {
+		return err
 	}
-	return c.JSONBlob(http.StatusOK, body.([]byte))
+	if v, ok := meBodies.Load(p); ok && v.(meBody).embedder.Equal(emb) {
+		return c.JSONBlob(http.StatusOK, v.(meBody).body)
+	}
+	r := meResponse{
+		Workspace: meWorkspace{ID: p.WorkspaceID.String(), Name: p.WorkspaceName, Plan: string(p.Plan)},
+		Key:       meKey{ID: p.KeyID.String(), Name: p.KeyName, Prefix: p.KeyPrefix},
+		Embedder:  meEmbedder{Provider: string(emb.Provider), Model: emb.Model},
+	}
+	if s := emb.Pending; s != nil {
+		r.Embedder.Switching = &meSwitch{Provider: string(s.Provider), Model: s.Model, Done: s.Done, Total: s.Total}
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	meBodies.Store(p, meBody{embedder: emb, body: b})
+	return c.JSONBlob(http.StatusOK, b)
 }

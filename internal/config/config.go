@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/secretbox"
 )
 
 // Config is everything Cairn reads from its environment.
@@ -34,6 +35,11 @@ type Config struct {
 	// answering 503 and every connection closed after its response, before it stops
 	// accepting and drains in-flight requests: time for load balancers to move away.
 	ShutdownDrain time.Duration
+
+	// EncryptionKey seals workspaces' own embedding endpoint keys (ENCRYPTION_KEY, 32
+	// bytes as base64 or hex); EncryptionKeyPrevious (ENCRYPTION_KEY_PREVIOUS) still
+	// opens what the key before it sealed, during a rotation. nil: unset.
+	EncryptionKey, EncryptionKeyPrevious []byte
 
 	OpenAI    OpenAI
 	Pinecone  Pinecone
@@ -66,6 +72,9 @@ type Pinecone struct {
 type Retrieval struct {
 	LocalEmbeddingDim int   // LOCAL_EMBEDDING_DIM: the local embedder's dimension
 	VectorCacheBytes  int64 // VECTOR_CACHE_MB: the builtin index's memory budget
+	// CustomEmbedderAllowPrivate (CUSTOM_EMBEDDER_ALLOW_PRIVATE=true) lets workspaces'
+	// own embedding endpoints be on loopback or private addresses.
+	CustomEmbedderAllowPrivate bool
 }
 
 // Stripe configures billing; an empty SecretKey turns billing off.
@@ -101,7 +110,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/cairn?sslmode=dis
 // secrets may also be read from <NAME>_FILE.
 var secrets = map[string]bool{
 	"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "ADMIN_TOKEN": true, "REDIS_URL": true, "SMTP_URL": true,
-	"OPENAI_API_KEY": true, "PINECONE_API_KEY": true,
+	"OPENAI_API_KEY": true, "PINECONE_API_KEY": true, "ENCRYPTION_KEY": true, "ENCRYPTION_KEY_PREVIOUS": true,
 	"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true,
 }
 
@@ -159,6 +168,24 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
 	if d := get("OPENAI_EMBEDDING_DIMENSIONS", ""); d != "" {
 		c.OpenAI.EmbeddingDimensions = positiveInt(d, "OPENAI_EMBEDDING_DIMENSIONS", 1, 8192, &problems)
+	}
+	switch v := get("CUSTOM_EMBEDDER_ALLOW_PRIVATE", "false"); v {
+	case "true", "false":
+		c.Retrieval.CustomEmbedderAllowPrivate = v == "true"
+	default:
+		problems = append(problems, fmt.Errorf("CUSTOM_EMBEDDER_ALLOW_PRIVATE: %q is not true or false", v))
+	}
+	for name, dst := range map[string]*[]byte{"ENCRYPTION_KEY": &c.EncryptionKey, "ENCRYPTION_KEY_PREVIOUS": &c.EncryptionKeyPrevious} {
+		if v := get(name, ""); v != "" {
+			k, err := secretbox.ParseKey(v)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", name, err))
+			}
+			*dst = k
+		}
+	}
+	if c.EncryptionKeyPrevious != nil && c.EncryptionKey == nil {
+		problems = append(problems, errors.New("ENCRYPTION_KEY_PREVIOUS is set without ENCRYPTION_KEY: set ENCRYPTION_KEY to the new key"))
 	}
 	for _, o := range strings.Split(get("CORS_ORIGINS", ""), ",") {
 		if o = strings.TrimSpace(o); o != "" {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,7 +75,10 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 	}
 
 	// Embedding is the slow, fallible network step: it happens before anything is written.
-	emb := s.embedder(c)
+	emb, err := s.embedderFor(ctx, c)
+	if err != nil {
+		return nil, err
+	}
 	vectors, err := emb.Embed(ctx, texts)
 	if err != nil {
 		return nil, dependency(err, "embedding service")
@@ -86,7 +88,7 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 	}
 
 	out := make([]Stored, len(batch))
-	var replaced []string // chunk ids whose vectors go once the transaction commits
+	var replaced []int64 // chunks whose vectors go once the transaction commits
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		st, err := q.RetrievalStateBump(ctx, c.WorkspaceID)
@@ -172,7 +174,7 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 			chunkIDs = append(chunkIDs, r.ID)
 			blobs = append(blobs, encode(v))
 			tokens += int64(r.Tokens)
-			vs[i] = Vector{ID: strconv.FormatInt(r.ID, 10), DocumentID: r.DocumentID, Values: v, Metadata: metaOf[r.DocumentID]}
+			vs[i] = Vector{ID: indexID(r.ID, emb.Model()), DocumentID: r.DocumentID, Values: v, Metadata: metaOf[r.DocumentID]}
 		}
 		if err := q.ChunkVectorInsertMany(ctx, dbq.ChunkVectorInsertManyParams{
 			WorkspaceID: c.WorkspaceID, Model: emb.Model(), Version: st.Version, ChunkIds: chunkIDs, Embeddings: blobs,
@@ -221,12 +223,13 @@ type chunkKey struct {
 // forget removes from the index the vectors of chunks PostgreSQL no longer has.
 // They are unreachable anyway (searches only return chunks PostgreSQL has), so a
 // failure only costs the index space and is logged, not returned.
-func (s *Service) forget(ctx context.Context, workspaceID uuid.UUID, ids []string) {
-	if len(ids) == 0 {
+func (s *Service) forget(ctx context.Context, workspaceID uuid.UUID, chunkIDs []int64) {
+	if len(chunkIDs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	ids := s.indexIDs(ctx, workspaceID, chunkIDs)
 	if err := s.index.Delete(ctx, workspaceID, ids); err != nil {
 		s.log.Warn("retrieval: could not remove vectors of deleted chunks; they are never returned", "workspace_id", workspaceID, "count", len(ids), "err", err)
 	}
@@ -235,7 +238,7 @@ func (s *Service) forget(ctx context.Context, workspaceID uuid.UUID, ids []strin
 // removeChunks deletes the documents' chunks' statistics and records tombstones at
 // version; the caller deletes the documents (chunks and vectors cascade). It
 // returns how many chunks and tokens went, and their ids for the vector index.
-func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID uuid.UUID, version int64, docIDs []string) (int64, int64, []string, error) {
+func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID uuid.UUID, version int64, docIDs []string) (int64, int64, []int64, error) {
 	if len(docIDs) == 0 {
 		return 0, 0, nil, nil
 	}
@@ -244,11 +247,9 @@ func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID 
 		return 0, 0, nil, err
 	}
 	ids := make([]int64, len(rows))
-	strIDs := make([]string, len(rows))
 	var tokens int64
 	for i, r := range rows {
 		ids[i] = r.ID
-		strIDs[i] = strconv.FormatInt(r.ID, 10)
 		tokens += int64(r.Tokens)
 	}
 	if err := q.TermStatsRemove(ctx, dbq.TermStatsRemoveParams{WorkspaceID: workspaceID, ChunkIds: ids}); err != nil {
@@ -265,7 +266,7 @@ func (s *Service) removeChunks(ctx context.Context, q *dbq.Queries, workspaceID 
 	if err := q.DocumentDeleteMany(ctx, dbq.DocumentDeleteManyParams{WorkspaceID: workspaceID, Ids: docIDs}); err != nil {
 		return 0, 0, nil, err
 	}
-	return int64(len(rows)), tokens, strIDs, nil
+	return int64(len(rows)), tokens, ids, nil
 }
 
 // checkDocumentCap refuses a batch that would take the workspace past its plan's
@@ -321,7 +322,7 @@ func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) 
 	if ValidateID(id) != nil {
 		return errNoDocument
 	}
-	var gone []string // chunk ids whose vectors go once the transaction commits
+	var gone []int64 // chunks whose vectors go once the transaction commits
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		st, err := q.RetrievalStateBump(ctx, workspaceID)

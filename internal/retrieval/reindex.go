@@ -3,7 +3,6 @@ package retrieval
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -40,7 +39,7 @@ func (s *Service) Reindex(ctx context.Context, workspaceID uuid.UUID) (int, erro
 				}
 				values := make([]float32, vectorDim(r.Embedding))
 				decodeVector(r.Embedding, values)
-				vs[i] = Vector{ID: strconv.FormatInt(r.ChunkID, 10), DocumentID: r.DocumentID, Values: values, Metadata: meta}
+				vs[i] = Vector{ID: indexID(r.ChunkID, model), DocumentID: r.DocumentID, Values: values, Metadata: meta}
 			}
 			if err := s.index.Upsert(ctx, workspaceID, model, vs); err != nil {
 				return n, dependency(err, "vector index")

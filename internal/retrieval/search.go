@@ -230,10 +230,11 @@ func quoteLexeme(l string) string {
 // semantic embeds the query with the caller's embedder and asks the index for the
 // nearest vectors of that embedder's model.
 func (s *Service) semantic(ctx context.Context, c Caller, query string, limit int, f Filter) ([]scored, error) {
-	qv, model, err := s.queryVector(ctx, c, query)
+	qv, emb, err := s.queryVector(ctx, c, query)
 	if err != nil || qv == nil {
 		return nil, err
 	}
+	model := emb.Model()
 	required := splitQuery(query).required
 	depth := limit
 	if required != "" {
@@ -243,7 +244,7 @@ func (s *Service) semantic(ctx context.Context, c Caller, query string, limit in
 	if err != nil {
 		return nil, err
 	}
-	if hits, err = s.matching(ctx, c, s.similar(c, hits), required); err != nil {
+	if hits, err = s.matching(ctx, c, similar(emb, hits), required); err != nil {
 		return nil, err
 	}
 	return hits[:min(limit, len(hits))], nil
@@ -284,8 +285,8 @@ func (s *Service) matching(ctx context.Context, c Caller, hits []scored, require
 // matches nothing finds nothing rather than the least distant chunks. The cut is
 // for the whole query, not per hit: a long question's partial matches score low
 // in cosine yet rank well, and cutting them loses recall. Hits are best first.
-func (s *Service) similar(c Caller, hits []scored) []scored {
-	if local, ok := s.embedder(c).(*LocalEmbedder); ok && len(hits) > 0 && hits[0].score < local.MinSimilarity() {
+func similar(emb Embedder, hits []scored) []scored {
+	if local, ok := emb.(*LocalEmbedder); ok && len(hits) > 0 && hits[0].score < local.MinSimilarity() {
 		return nil
 	}
 	return hits
@@ -305,11 +306,13 @@ func (s *Service) hybrid(ctx context.Context, c Caller, in SearchInput) ([]score
 		defer close(done)
 		kw, kwErr = s.keyword(ctx, c, in.Query, depth, in.Filter)
 	}()
-	qv, model, err := s.queryVector(ctx, c, in.Query)
+	qv, emb, err := s.queryVector(ctx, c, in.Query)
 	var sem []scored
+	var model string
 	if err == nil && qv != nil {
+		model = emb.Model()
 		if sem, err = s.nearest(ctx, c, model, qv, depth*feedbackPool, in.Filter); err == nil {
-			sem, err = s.matching(ctx, c, s.similar(c, sem), splitQuery(in.Query).required)
+			sem, err = s.matching(ctx, c, similar(emb, sem), splitQuery(in.Query).required)
 		}
 	}
 	<-done
@@ -484,33 +487,36 @@ func (s *Service) vectors(ctx context.Context, c Caller, model string, ids []int
 	return out, nil
 }
 
-// queryVector embeds a search query with the caller's embedder; the local
-// embedder's query is weighted by word rarity (see LocalEmbedder.EmbedQuery). A
-// query with no words gives a nil vector.
-func (s *Service) queryVector(ctx context.Context, c Caller, query string) ([]float32, string, error) {
+// queryVector embeds a search query with the workspace's embedder, which it
+// returns; the local embedder's query is weighted by word rarity (see
+// LocalEmbedder.EmbedQuery). A query with no words gives a nil vector.
+func (s *Service) queryVector(ctx context.Context, c Caller, query string) ([]float32, Embedder, error) {
 	plain := splitQuery(query).plain
-	emb := s.embedder(c)
+	emb, err := s.embedderFor(ctx, c)
+	if err != nil {
+		return nil, nil, err
+	}
 	var qv []float32
 	if local, ok := emb.(*LocalEmbedder); ok {
 		weight, err := s.rarity(ctx, c, plain)
 		if err != nil {
-			return nil, "", err
+			return nil, nil, err
 		}
 		qv = local.EmbedQuery(plain, weight)
 	} else {
 		vs, err := emb.Embed(ctx, []string{plain})
 		if err != nil {
-			return nil, "", dependency(err, "embedding service")
+			return nil, nil, dependency(err, "embedding service")
 		}
 		if len(vs) != 1 {
-			return nil, "", dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
+			return nil, nil, dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
 		}
 		qv = vs[0]
 	}
 	if isZero(qv) {
-		return nil, emb.Model(), nil
+		return nil, emb, nil
 	}
-	return qv, emb.Model(), nil
+	return qv, emb, nil
 }
 
 // nearest asks the vector index for the chunks closest to qv.
@@ -520,11 +526,13 @@ func (s *Service) nearest(ctx context.Context, c Caller, model string, qv []floa
 		return nil, dependency(err, "vector index")
 	}
 	out := make([]scored, 0, len(matches))
+	seen := make(map[int64]bool, len(matches))
 	for _, m := range matches {
-		id, err := strconv.ParseInt(m.ID, 10, 64)
-		if err != nil {
-			continue // not a chunk of ours
+		id, ok := chunkOfIndexID(m.ID)
+		if !ok || seen[id] {
+			continue // not a chunk of ours, or one already found under an older id
 		}
+		seen[id] = true
 		out = append(out, scored{id, float64(m.Score)})
 	}
 	return out, nil

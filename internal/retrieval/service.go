@@ -5,14 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/riverqueue/river"
+
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/secretbox"
 )
 
 // OpenAI reaches OpenAI-compatible models with a key: the server's own (apiKey
@@ -21,6 +26,11 @@ type OpenAI interface {
 	Embedder(apiKey string) Embedder
 	Chat(apiKey string) ChatModel
 }
+
+// CustomEmbedders makes the embedder of a workspace's own OpenAI-compatible
+// endpoint: its base URL, model, dimensions (0: the model's own) and key; name is
+// the model its vectors are stored under.
+type CustomEmbedders func(baseURL, model string, dims int, apiKey, name string) Embedder
 
 // Options configure a Service.
 type Options struct {
@@ -37,6 +47,14 @@ type Options struct {
 	// CacheBytes bounds the builtin index's memory (DefaultCacheBytes when zero).
 	CacheBytes int64
 	Log        *slog.Logger
+	// Queue runs re-embedding and cleanup jobs; the service registers its workers on
+	// it, so it must not be initialised yet. Without it no embedder can be chosen
+	// that needs re-embedding.
+	Queue *jobs.Queue
+	// Box seals workspaces' own endpoint keys; without a key none can be stored.
+	Box *secretbox.Box
+	// Custom reaches workspaces' own endpoints; nil refuses them.
+	Custom CustomEmbedders
 }
 
 // Caller is who a retrieval call acts for.
@@ -79,6 +97,10 @@ type Service struct {
 	index     VectorIndex
 	log       *slog.Logger
 	chunker   Chunker
+	queue     *jobs.Queue
+	box       *secretbox.Box
+	custom    CustomEmbedders
+	statuses  sync.Map // workspace id → cachedStatus, for CachedEmbedder
 }
 
 // NewService returns a Service.
@@ -92,17 +114,27 @@ func NewService(o Options) *Service {
 	if o.Index == nil {
 		o.Index = NewBuiltinIndex(o.Pool, o.CacheBytes)
 	}
-	return &Service{
+	if o.Box == nil {
+		o.Box = &secretbox.Box{}
+	}
+	s := &Service{
 		pool: o.Pool, q: dbq.New(o.Pool), plans: o.Plans, local: o.Local, openai: o.OpenAI,
 		serverKey: o.ServerKey && o.OpenAI != nil, index: o.Index, log: o.Log, chunker: DefaultChunker,
+		queue: o.Queue, box: o.Box, custom: o.Custom,
 	}
+	if o.Queue != nil {
+		river.AddWorker(o.Queue.Workers(), &reembedWorker{s: s})
+		river.AddWorker(o.Queue.Workers(), &cleanupWorker{s: s})
+	}
+	return s
 }
 
 // Index returns the vector index the service writes to.
 func (s *Service) Index() VectorIndex { return s.index }
 
-// embedder picks the caller's embedder: OpenAI when the caller brought a key or the
-// server has one, the local embedder otherwise.
+// embedder is the server's default for a workspace that has chosen none: OpenAI
+// when the caller brought a key or the server has one, the local embedder
+// otherwise. embedderFor applies a workspace's choice.
 func (s *Service) embedder(c Caller) Embedder {
 	switch {
 	case s.openai != nil && c.OpenAIKey != "":

@@ -6,24 +6,36 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retrieval/openai"
 	"github.com/cairn-dev/cairn/internal/retrieval/pinecone"
+	"github.com/cairn-dev/cairn/internal/secretbox"
 )
 
 // NewRetrieval builds the retrieval service from the configuration: the local
 // embedder and builtin index unless OpenAI and Pinecone are configured. Callers may
 // always bring their own OpenAI key (OpenAI-API-Key); the server's own key, when
 // set, serves everyone. close releases the vector index's connection.
-func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, log *slog.Logger) (svc *retrieval.Service, close func(), err error) {
+func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, queue *jobs.Queue, log *slog.Logger) (svc *retrieval.Service, close func(), err error) {
+	box, err := secretbox.New(cfg.EncryptionKey, cfg.EncryptionKeyPrevious)
+	if err != nil {
+		return nil, nil, err
+	}
+	oa := openai.New(cfg.OpenAI, openai.WithLogger(log), openai.WithPrivateEndpoints(cfg.Retrieval.CustomEmbedderAllowPrivate))
 	o := retrieval.Options{
 		Pool:       pool,
 		Plans:      cfg.Plans,
 		Local:      retrieval.NewLocalEmbedder(cfg.Retrieval.LocalEmbeddingDim),
-		OpenAI:     openai.New(cfg.OpenAI, openai.WithLogger(log)),
+		OpenAI:     oa,
 		ServerKey:  cfg.OpenAI.APIKey != "",
 		CacheBytes: cfg.Retrieval.VectorCacheBytes,
 		Log:        log,
+		Queue:      queue,
+		Box:        box,
+		Custom: func(baseURL, model string, dims int, apiKey, name string) retrieval.Embedder {
+			return oa.Endpoint(baseURL, model, dims, apiKey, name)
+		},
 	}
 	close = func() {}
 	if cfg.Pinecone.Enabled() {

@@ -144,7 +144,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	var closeIndex func()
-	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, log); err != nil {
+	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, log); err != nil {
 		pool.Close()
 		return nil, err
 	}

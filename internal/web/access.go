@@ -58,6 +58,10 @@ var routeAccess = map[string]string{
 	"GET /dashboard/billing/cancel":    workspace.RoleMember,
 	"GET /dashboard/team":              workspace.RoleViewer,
 	"GET /dashboard/settings":          signedIn,
+	// The embedder decides what every member's searches compare, and a custom
+	// endpoint holds a key: the workspace's admins choose it.
+	"GET /dashboard/settings/embedder":  workspace.RoleAdmin,
+	"POST /dashboard/settings/embedder": workspace.RoleAdmin,
 }
 
 // authorize applies routeAccess: it loads the user (sending visitors to log in) and,

@@ -79,6 +79,11 @@ func (h *Handler) renderDocuments(c echo.Context, d views.Documents) error {
 	}
 	d.Stored = fmt.Sprintf("%s of %s", plan.Format(int64(n)), plan.Format(int64(h.Config.Plans.Get(ws.Plan).Limits.Documents)))
 	d.NextCursor = next
+	emb, err := h.Retrieval.Embedder(ctx, retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan})
+	if err != nil {
+		return err
+	}
+	d.Reembedding = switchView(emb.Pending)
 	for _, doc := range docs {
 		d.Docs = append(d.Docs, views.DocumentRow{
 			ID: doc.ID, Title: doc.Title, URL: doc.URL, Chunks: doc.Chunks, Created: formatTime(&doc.CreatedAt),

@@ -39,6 +39,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/billing/success", h.billingSuccess)
 	dash.GET("/billing/cancel", h.billingCancel)
 	dash.GET("/team", h.placeholder("Team", "team", "Inviting members, assigning roles and the audit log are planned for Enterprise workspaces; they are not built yet."))
+	dash.GET("/settings/embedder", h.showEmbedder)
+	dash.POST("/settings/embedder", h.saveEmbedder)
 	dash.GET("/settings", h.placeholder("Settings", "settings", "Renaming the workspace and changing your email or password are not built yet."))
 
 	h.routes = map[string]bool{}

@@ -196,3 +196,18 @@ type Workspace struct {
 	Plan      string
 	CreatedAt time.Time
 }
+
+type WorkspaceEmbedder struct {
+	WorkspaceID uuid.UUID
+	Slot        string
+	Provider    string
+	BaseUrl     string
+	Model       string
+	Dimensions  int32
+	ApiKey      []byte
+	VectorModel string
+	Done        int64
+	Total       int64
+	Error       string
+	UpdatedAt   time.Time
+}

@@ -13,11 +13,17 @@ import (
 	"github.com/cairn-dev/cairn/internal/apperr"
 )
 
-type embedder struct{ conn }
+type embedder struct {
+	conn
+	name string // the stored model name, when the caller gave one
+}
 
 // Model names the embedding model, with the dimensions when they were asked for, so
 // that vectors of one length are never compared with another's.
 func (e *embedder) Model() string {
+	if e.name != "" {
+		return e.name
+	}
 	m := "openai/" + e.cfg.EmbeddingModel
 	if e.cfg.EmbeddingDimensions > 0 {
 		m += "@" + strconv.Itoa(e.cfg.EmbeddingDimensions)

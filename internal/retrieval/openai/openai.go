@@ -10,9 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	goopenai "github.com/sashabaranov/go-openai"
@@ -51,6 +54,10 @@ type Client struct {
 	batchInputs   int
 	batchBytes    int
 	log           *slog.Logger
+	// endpointHTTP reaches workspaces' own endpoints: public addresses only, unless
+	// private ones are allowed (CUSTOM_EMBEDDER_ALLOW_PRIVATE).
+	endpointHTTP *http.Client
+	allowPrivate bool
 }
 
 // Option changes a Client's defaults.
@@ -72,6 +79,10 @@ func WithTimeouts(call, stream time.Duration) Option {
 func WithBatchLimits(inputs, bytes int) Option {
 	return func(c *Client) { c.batchInputs, c.batchBytes = inputs, bytes }
 }
+
+// WithPrivateEndpoints lets workspaces' own endpoints be on loopback and private
+// networks (a self-hosted model next to Cairn; tests).
+func WithPrivateEndpoints(allow bool) Option { return func(c *Client) { c.allowPrivate = allow } }
 
 // WithLogger logs retries to l (at warn level); nothing is logged otherwise.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
@@ -96,7 +107,51 @@ func New(cfg config.OpenAI, opts ...Option) *Client {
 		t.ResponseHeaderTimeout = c.timeout
 		c.http = &http.Client{Transport: t}
 	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.ResponseHeaderTimeout = c.timeout
+	t.Proxy = nil // the address checked is the one dialled
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !c.allowPrivate {
+		dialer.Control = publicOnly
+	}
+	t.DialContext = dialer.DialContext
+	c.endpointHTTP = &http.Client{
+		Transport: t,
+		// A redirect could lead anywhere; an embeddings API has no reason to send one.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	return c
+}
+
+// publicOnly refuses to connect a workspace's endpoint to this machine or a
+// private network: a workspace must not reach Cairn's own neighbours through it.
+func publicOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return fmt.Errorf("openai: endpoint address %q: %w", host, err)
+	}
+	ip = ip.Unmap()
+	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) {
+		return fmt.Errorf("openai: endpoint address %s is not public", ip)
+	}
+	return nil
+}
+
+// Endpoint returns the embedder of a workspace's own OpenAI-compatible endpoint:
+// baseURL, model, dims (0: the model's own) and apiKey, whose vectors are stored
+// as name. Its failures are the workspace's endpoint's, never the server's key's.
+func (c *Client) Endpoint(baseURL, model string, dims int, apiKey, name string) retrieval.Embedder {
+	cc := *c
+	cc.cfg = config.OpenAI{APIKey: apiKey, BaseURL: baseURL, EmbeddingModel: model, EmbeddingDimensions: dims}
+	cc.http = c.endpointHTTP
+	conn := cc.conn("")
+	conn.endpoint = true
+	return &embedder{conn: conn, name: name}
 }
 
 // Embedder returns an embedder that calls OpenAI with apiKey: the caller's own key
@@ -117,6 +172,7 @@ type conn struct {
 	api       *goopenai.Client
 	key       string
 	callerKey bool
+	endpoint  bool // a workspace's own endpoint
 }
 
 func (c *Client) conn(apiKey string) conn {
@@ -202,6 +258,9 @@ func (c conn) mapError(ctx context.Context, op string, err error, retryAfter tim
 	rejected := status == http.StatusUnauthorized || status == http.StatusForbidden ||
 		code == "insufficient_quota" || (status == http.StatusNotFound && code == "model_not_found")
 	switch {
+	case c.endpoint && (rejected || status >= 400 && status < 500 && status != http.StatusRequestTimeout &&
+		status != http.StatusConflict && status != http.StatusTooManyRequests):
+		return apperr.Unavailablef(cause, 60, "The workspace's embedding endpoint refused the request (HTTP %d); an owner or admin can change its key, model or URL on Settings.", status)
 	case rejected && c.callerKey:
 		msg := "OpenAI rejected this key"
 		if code == "insufficient_quota" {

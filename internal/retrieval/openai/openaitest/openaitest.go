@@ -38,6 +38,9 @@ type Server struct {
 	// StreamError, when set, breaks every streamed answer after its first piece with
 	// an error event carrying this message, as OpenAI reports a failure mid-stream.
 	StreamError string
+	// Delay holds every embeddings answer this long, so a test can act while a
+	// long job is halfway.
+	Delay time.Duration
 
 	srv *httptest.Server
 	// closing ends hung requests, which httptest.Server.Close would wait for.
@@ -186,6 +189,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, f Failure, key str
 }
 
 func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
+	if s.Delay > 0 {
+		select {
+		case <-time.After(s.Delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	var req struct {
 		Input      json.RawMessage `json:"input"`
 		Model      string          `json:"model"`
