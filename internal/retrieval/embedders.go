@@ -168,7 +168,7 @@ func (s *Service) ChooseEmbedder(ctx context.Context, c Caller, choice EmbedderC
 			if err := q.EmbedderSetActive(ctx, dbq.EmbedderSetActiveParams(row)); err != nil {
 				return err
 			}
-			if row.VectorModel != current {
+			if row.VectorModel != current && st.Chunks > 0 {
 				if err := s.enqueueCleanup(ctx, tx, c.WorkspaceID, current); err != nil {
 					return err
 				}

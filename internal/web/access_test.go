@@ -50,6 +50,19 @@ func TestRolesAreEnforcedByTheServer(t *testing.T) {
 			t.Fatalf("a refused POST created %d keys (err %v)", n, err)
 		}
 	})
+	t.Run("ViewerCannotChooseTheEmbedder", func(t *testing.T) {
+		if status, page := b.Get("/dashboard/settings/embedder"); status != http.StatusForbidden || !strings.Contains(page, "needs the admin role") {
+			t.Fatalf("GET /dashboard/settings/embedder: %d, want 403 naming the admin role: %.400s", status, page)
+		}
+		resp, page := b.Submit("/dashboard/documents", "/dashboard/settings/embedder", url.Values{"provider": {"builtin"}})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(page, "needs the admin role") {
+			t.Fatalf("POST /dashboard/settings/embedder: %d, want 403 naming the admin role: %.400s", resp.StatusCode, page)
+		}
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM workspace_embedders WHERE workspace_id = $1`, owner.WorkspaceID).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("a refused POST stored %d embedder rows (err %v)", n, err)
+		}
+	})
 	t.Run("ViewerCannotOpenBilling", func(t *testing.T) {
 		status, page := b.Get("/dashboard/billing")
 		if status != http.StatusForbidden || !strings.Contains(page, "needs the member role") {
