@@ -133,6 +133,10 @@ func TestLoadProblems(t *testing.T) {
 		{"PlanZeroRate", map[string]string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE": "0"}, []string{"CAIRN_PLAN_FREE_RATE_PER_MINUTE"}},
 		{"SecretAndFileBoth", map[string]string{"ADMIN_TOKEN": "a", "ADMIN_TOKEN_FILE": "/dev/null"}, []string{"ADMIN_TOKEN and ADMIN_TOKEN_FILE"}},
 		{"SecretFileMissing", map[string]string{"STRIPE_SECRET_KEY_FILE": "/nonexistent/cairn-secret"}, []string{"STRIPE_SECRET_KEY_FILE"}},
+		{"EncryptionKeyShort", map[string]string{"ENCRYPTION_KEY": "c2hvcnQ="}, []string{"ENCRYPTION_KEY: decodes to 5 bytes"}},
+		{"EncryptionKeyNotAKey", map[string]string{"ENCRYPTION_KEY": "correct horse battery staple"}, []string{"ENCRYPTION_KEY"}},
+		{"EncryptionKeyPreviousAlone", map[string]string{"ENCRYPTION_KEY_PREVIOUS": strings.Repeat("ab", 32)}, []string{"ENCRYPTION_KEY_PREVIOUS is set without ENCRYPTION_KEY"}},
+		{"CustomEmbedderAllowPrivateNotABool", map[string]string{"CUSTOM_EMBEDDER_ALLOW_PRIVATE": "yes"}, []string{"CUSTOM_EMBEDDER_ALLOW_PRIVATE"}},
 		{"Several", map[string]string{"BASE_URL": "nope", "LISTEN_ADDR": "8080", "REDIS_URL": "x"}, []string{"BASE_URL", "LISTEN_ADDR", "REDIS_URL"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
