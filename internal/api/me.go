@@ -19,7 +19,7 @@ type meResponse struct {
 type meEmbedder struct {
 	Provider  string    `json:"provider"`
 	Model     string    `json:"model"`
-	Switching *meSwitch `json:"switching,omitempty"`
+	Switching *meSwitch `json:"switching"` // null when none: every field is always sent
 }
 
 type meSwitch struct {
