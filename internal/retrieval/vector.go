@@ -75,7 +75,14 @@ func quantize(v []float32, codes []byte) float32 {
 	}
 	inv := 127 / m
 	for i, x := range v {
-		codes[i] = byte(int8(math.Round(float64(x * inv))))
+		// Round half away from zero; |x·inv| ≤ 127, so the sum never overflows.
+		r := x * inv
+		if r < 0 {
+			r -= 0.5
+		} else {
+			r += 0.5
+		}
+		codes[i] = byte(int8(r))
 	}
 	return m / 127
 }
