@@ -39,6 +39,7 @@ UPDATE subscriptions SET
     grace_until = sqlc.narg(grace_until),
     grace_ended = @grace_ended::boolean,
     last_event_at = @last_event_at::timestamptz,
+    stripe_created = coalesce(sqlc.narg(stripe_created), stripe_created),
     updated_at = now()
 WHERE id = @id::text;
 
@@ -63,3 +64,23 @@ FOR UPDATE SKIP LOCKED;
 
 -- name: SubscriptionGraceEnd :exec
 UPDATE subscriptions SET grace_ended = true, updated_at = now() WHERE id = @id::text;
+
+-- name: CheckoutSessionEnsure :exec
+INSERT INTO checkout_sessions (workspace_id) VALUES (@workspace_id) ON CONFLICT (workspace_id) DO NOTHING;
+
+-- name: CheckoutSessionLock :one
+-- The workspace's open-Checkout row (CheckoutSessionEnsure made it), locked for the
+-- rest of the transaction, so concurrent Checkouts of one workspace take turns.
+SELECT session_id, plan, url, expires_at FROM checkout_sessions WHERE workspace_id = @workspace_id FOR UPDATE;
+
+-- name: CheckoutSessionSave :exec
+UPDATE checkout_sessions
+SET session_id = @session_id::text, plan = @plan::text, url = @url::text, expires_at = @expires_at, created_at = now()
+WHERE workspace_id = @workspace_id;
+
+-- name: CheckoutSessionEnd :exec
+-- A session that completed or expired is no longer open.
+DELETE FROM checkout_sessions WHERE session_id = @session_id::text;
+
+-- name: SubscriptionMarkDuplicate :exec
+UPDATE subscriptions SET duplicate_of = @kept::text, updated_at = now() WHERE id = @id::text;

@@ -35,6 +35,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
@@ -63,6 +64,7 @@ type Service struct {
 	baseURL string
 	log     *slog.Logger
 	stripe  *client.API // nil when billing is off
+	queue   *jobs.Queue // nil: duplicate subscriptions are not cancelled (admin commands)
 	now     func() time.Time
 	events  *prometheus.CounterVec
 }
@@ -170,12 +172,21 @@ type Subscription struct {
 	GraceUntil        *time.Time
 	GraceEnded        bool
 	LastEventAt       time.Time
+	// Created is when Stripe created the subscription (nil until an event told it);
+	// of two live subscriptions of one workspace the newer is kept.
+	Created *time.Time
+	// DuplicateOf names the subscription kept in this one's place: a duplicate grants
+	// nothing and is being cancelled through Stripe's API.
+	DuplicateOf string
 }
 
 // Grants returns the plan the subscription gives its workspace at now: its price's
 // plan while active or trialing, and while past_due until the grace period ends;
-// Free in every other status.
+// Free in every other status, and for a duplicate being cancelled.
 func (sub Subscription) Grants(now time.Time) plan.ID {
+	if sub.DuplicateOf != "" {
+		return plan.Free
+	}
 	switch sub.Status {
 	case StatusActive, StatusTrialing:
 		return sub.Plan
@@ -194,7 +205,11 @@ func (sub Subscription) InGrace(now time.Time) bool {
 
 // Live reports whether the subscription still bills or can be revived in the
 // Customer Portal; a workspace with a live one changes plans there, not in Checkout.
+// A duplicate being cancelled is not.
 func (sub Subscription) Live() bool {
+	if sub.DuplicateOf != "" {
+		return false
+	}
 	switch sub.Status {
 	case StatusActive, StatusTrialing, StatusPastDue, StatusUnpaid, StatusPaused:
 		return true
@@ -223,8 +238,15 @@ func fromRow(r dbq.Subscription) Subscription {
 		ID: r.ID, CustomerID: r.CustomerID, WorkspaceID: r.WorkspaceID, Status: r.Status,
 		PriceID: r.PriceID, Plan: plan.ID(r.Plan), CurrentPeriodEnd: r.CurrentPeriodEnd,
 		CancelAtPeriodEnd: r.CancelAtPeriodEnd, GraceUntil: r.GraceUntil, GraceEnded: r.GraceEnded,
-		LastEventAt: r.LastEventAt,
+		LastEventAt: r.LastEventAt, Created: r.StripeCreated, DuplicateOf: deref(r.DuplicateOf),
 	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func saveSubscription(ctx context.Context, q *dbq.Queries, sub Subscription) error {
@@ -232,7 +254,7 @@ func saveSubscription(ctx context.Context, q *dbq.Queries, sub Subscription) err
 		ID: sub.ID, CustomerID: sub.CustomerID, WorkspaceID: sub.WorkspaceID, Status: sub.Status,
 		PriceID: sub.PriceID, Plan: string(sub.Plan), CurrentPeriodEnd: sub.CurrentPeriodEnd,
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd, GraceUntil: sub.GraceUntil, GraceEnded: sub.GraceEnded,
-		LastEventAt: sub.LastEventAt,
+		LastEventAt: sub.LastEventAt, StripeCreated: sub.Created,
 	})
 	if err != nil {
 		return fmt.Errorf("billing: save subscription: %w", err)

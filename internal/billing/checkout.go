@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -31,12 +32,14 @@ var (
 	errNotManager = apperr.New(apperr.Forbidden, "Only the workspace's owner can change its billing.")
 )
 
-// Checkout starts a Stripe Checkout session in which the workspace subscribes to
-// plan p, and returns the session's URL. It creates the workspace's Stripe
-// customer on first use. It returns forbidden for members who may not manage
-// billing, invalid_request for a plan not for sale, conflict when the workspace
-// already pays through a subscription (plan changes then go through the portal)
-// and unavailable when Stripe cannot be reached.
+// Checkout returns the URL of a Stripe Checkout session in which the workspace
+// subscribes to plan p. A workspace has at most one open session: asking again for
+// the same plan returns it, asking for another plan expires it at Stripe first, so
+// two sessions can never both be paid. A workspace that already pays through a
+// subscription gets a Customer Portal URL instead, where plans change. It creates
+// the workspace's Stripe customer on first use. It returns forbidden for members
+// who may not manage billing, invalid_request for a plan not for sale and
+// unavailable when Stripe cannot be reached.
 func (s *Service) Checkout(ctx context.Context, ws workspace.Workspace, email string, p plan.ID) (string, error) {
 	if !s.Enabled() {
 		return "", errBillingOff
@@ -52,14 +55,92 @@ func (s *Service) Checkout(ctx context.Context, ws workspace.Workspace, email st
 	if err != nil {
 		return "", err
 	}
-	if live, ok := st.Live(); ok {
-		return "", apperr.New(apperr.Conflict, "This workspace already has a %s subscription; change or cancel it under Manage billing.",
-			s.plans.Get(live.Plan).Name)
+	if _, ok := st.Live(); ok {
+		// A workspace that pays changes plans in the portal, never by a second subscription.
+		return s.Portal(ctx, ws)
 	}
 	customer, err := s.ensureCustomer(ctx, ws, email)
 	if err != nil {
 		return "", err
 	}
+	var url string
+	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.CheckoutSessionEnsure(ctx, ws.ID); err != nil {
+			return err
+		}
+		open, err := q.CheckoutSessionLock(ctx, ws.ID)
+		if err != nil {
+			return err
+		}
+		now := s.now()
+		if open.SessionID != "" && now.Before(open.ExpiresAt) {
+			if open.Plan == string(p) {
+				url = open.Url // the same Checkout again: its page is still open
+				return nil
+			}
+			if err := s.expireCheckout(ctx, open.SessionID); err != nil {
+				return err
+			}
+		}
+		sess, err := s.newCheckoutSession(ctx, ws, customer, price, now.Add(checkoutLifetime))
+		if err != nil {
+			return err
+		}
+		url = sess.URL
+		return q.CheckoutSessionSave(ctx, dbq.CheckoutSessionSaveParams{
+			WorkspaceID: ws.ID, SessionID: sess.ID, Plan: string(p), Url: sess.URL, ExpiresAt: now.Add(checkoutLifetime),
+		})
+	})
+	if errors.Is(err, errCheckoutPaid) {
+		return s.Portal(ctx, ws)
+	}
+	if err != nil {
+		if apperr.As(err) != nil {
+			return "", err
+		}
+		return "", fmt.Errorf("billing: checkout: %w", err)
+	}
+	return url, nil
+}
+
+// checkoutLifetime is how long a Checkout session stays open (Stripe allows 30
+// minutes to 24 hours): while it is open, the workspace gets it again rather than a
+// second one.
+const checkoutLifetime = time.Hour
+
+// errCheckoutPaid is an open session that turned out to be paid already.
+var errCheckoutPaid = errors.New("billing: the open checkout session was completed")
+
+// expireCheckout ends an open session at Stripe so it can no longer be paid. A
+// session Stripe will not expire because it was completed meanwhile means the
+// workspace now pays: errCheckoutPaid.
+func (s *Service) expireCheckout(ctx context.Context, id string) error {
+	params := &stripe.CheckoutSessionExpireParams{}
+	params.Context = ctx
+	_, err := s.stripe.CheckoutSessions.Expire(id, params)
+	if err == nil {
+		return nil
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) || se.HTTPStatusCode != http.StatusBadRequest {
+		return stripeError("billing: expire checkout session", err)
+	}
+	get := &stripe.CheckoutSessionParams{}
+	get.Context = ctx
+	sess, gerr := s.stripe.CheckoutSessions.Get(id, get)
+	switch {
+	case gerr != nil:
+		return stripeError("billing: read checkout session", gerr)
+	case sess.Status == stripe.CheckoutSessionStatusComplete:
+		return errCheckoutPaid
+	}
+	return nil // expired already
+}
+
+// newCheckoutSession creates a Checkout session in which the workspace subscribes
+// at price, open until expires.
+func (s *Service) newCheckoutSession(ctx context.Context, ws workspace.Workspace, customer, price string, expires time.Time) (*stripe.CheckoutSession, error) {
 	params := &stripe.CheckoutSessionParams{
 		Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
 		Customer:          stripe.String(customer),
@@ -71,6 +152,7 @@ func (s *Service) Checkout(ctx context.Context, ws workspace.Workspace, email st
 			Metadata: map[string]string{"workspace_id": ws.ID.String()},
 		},
 		AllowPromotionCodes: stripe.Bool(true),
+		ExpiresAt:           stripe.Int64(expires.Unix()),
 	}
 	params.AddMetadata("workspace_id", ws.ID.String())
 	params.Context = ctx
@@ -78,9 +160,9 @@ func (s *Service) Checkout(ctx context.Context, ws workspace.Workspace, email st
 	params.SetIdempotencyKey("cairn-checkout-" + uuid.NewString())
 	sess, err := s.stripe.CheckoutSessions.New(params)
 	if err != nil {
-		return "", stripeError("billing: checkout session", err)
+		return nil, stripeError("billing: checkout session", err)
 	}
-	return sess.URL, nil
+	return sess, nil
 }
 
 // ensureCustomer returns the workspace's Stripe customer, creating it the first

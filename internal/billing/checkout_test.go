@@ -149,9 +149,15 @@ func TestCheckout(t *testing.T) {
 		customer := rec.Calls(http.MethodPost, "/v1/customers")[0].Response["id"].(string)
 		send(t, inst, event(newID("evt"), "customer.subscription.created", time.Now(),
 			subscription(newID("sub"), customer, "active", pricePro, time.Now().AddDate(0, 1, 0), nil)))
+		portals := len(rec.Calls(http.MethodPost, "/v1/billing_portal/sessions"))
+		checkouts := len(rec.Calls(http.MethodPost, "/v1/checkout/sessions"))
 		resp, body := b.Submit("/dashboard/billing", "/dashboard/billing/checkout", url.Values{"plan": {"enterprise"}})
-		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "Manage billing") {
-			t.Fatalf("status %d, want 409 pointing at Manage billing: %s", resp.StatusCode, body)
+		calls := rec.Calls(http.MethodPost, "/v1/billing_portal/sessions")
+		if resp.StatusCode != http.StatusSeeOther || len(calls) != portals+1 || resp.Header.Get("Location") != calls[len(calls)-1].Response["url"] {
+			t.Fatalf("status %d to %q, want 303 to a new portal session: %s", resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+		if n := len(rec.Calls(http.MethodPost, "/v1/checkout/sessions")); n != checkouts {
+			t.Fatalf("a subscribed workspace got %d new Checkout sessions, want none", n-checkouts)
 		}
 		_, page := b.Get("/dashboard/billing")
 		if strings.Contains(page, "Upgrade to") || !strings.Contains(page, "Switch in Manage billing") {

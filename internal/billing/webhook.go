@@ -116,6 +116,11 @@ func (s *Service) ApplyEvent(ctx context.Context, ev stripe.Event) (string, erro
 		if err != nil {
 			return err
 		}
+		if ws != nil {
+			if err := s.cancelDuplicates(ctx, tx, q, *ws); err != nil {
+				return err
+			}
+		}
 		return q.StripeEventSetOutcome(ctx, dbq.StripeEventSetOutcomeParams{ID: ev.ID, Outcome: outcome, WorkspaceID: ws})
 	})
 	if err != nil {
@@ -130,10 +135,17 @@ func (s *Service) ApplyEvent(ctx context.Context, ev stripe.Event) (string, erro
 
 func (s *Service) apply(ctx context.Context, q *dbq.Queries, ev stripe.Event, at time.Time) (string, *uuid.UUID, error) {
 	switch ev.Type {
-	case "checkout.session.completed":
+	case "checkout.session.completed", "checkout.session.expired":
 		var sess stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &sess); err != nil {
 			return OutcomeIgnored, nil, nil
+		}
+		// Either way the session is no longer the workspace's open Checkout.
+		if err := q.CheckoutSessionEnd(ctx, sess.ID); err != nil {
+			return "", nil, fmt.Errorf("billing: end checkout session: %w", err)
+		}
+		if ev.Type == "checkout.session.expired" {
+			return OutcomeApplied, nil, nil
 		}
 		return s.applyCheckout(ctx, q, &sess)
 	case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
@@ -252,6 +264,10 @@ func (s *Service) applySubscription(ctx context.Context, q *dbq.Queries, in *str
 	next.CustomerID = in.Customer.ID
 	next.PriceID, next.Plan = s.subscriptionPrice(in)
 	next.CancelAtPeriodEnd = in.CancelAtPeriodEnd
+	if in.Created > 0 {
+		created := time.Unix(in.Created, 0).UTC()
+		next.Created = &created
+	}
 	next.CurrentPeriodEnd = nil
 	if in.CurrentPeriodEnd > 0 {
 		t := time.Unix(in.CurrentPeriodEnd, 0).UTC()

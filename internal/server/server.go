@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	workspaces := workspace.NewService(pool, cfg.Plans)
 	bill := billing.New(pool, cfg, log)
 	s.registry.MustRegister(bill.Collector())
+	bill.UseQueue(s.queue)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
 	meter, err := s.newMeter(mailer)

@@ -12,6 +12,75 @@ import (
 	"github.com/google/uuid"
 )
 
+const checkoutSessionEnd = `-- name: CheckoutSessionEnd :exec
+DELETE FROM checkout_sessions WHERE session_id = $1::text
+`
+
+// A session that completed or expired is no longer open.
+func (q *Queries) CheckoutSessionEnd(ctx context.Context, sessionID string) error {
+	_, err := q.db.Exec(ctx, checkoutSessionEnd, sessionID)
+	return err
+}
+
+const checkoutSessionEnsure = `-- name: CheckoutSessionEnsure :exec
+INSERT INTO checkout_sessions (workspace_id) VALUES ($1) ON CONFLICT (workspace_id) DO NOTHING
+`
+
+func (q *Queries) CheckoutSessionEnsure(ctx context.Context, workspaceID uuid.UUID) error {
+	_, err := q.db.Exec(ctx, checkoutSessionEnsure, workspaceID)
+	return err
+}
+
+const checkoutSessionLock = `-- name: CheckoutSessionLock :one
+SELECT session_id, plan, url, expires_at FROM checkout_sessions WHERE workspace_id = $1 FOR UPDATE
+`
+
+type CheckoutSessionLockRow struct {
+	SessionID string
+	Plan      string
+	Url       string
+	ExpiresAt time.Time
+}
+
+// The workspace's open-Checkout row (CheckoutSessionEnsure made it), locked for the
+// rest of the transaction, so concurrent Checkouts of one workspace take turns.
+func (q *Queries) CheckoutSessionLock(ctx context.Context, workspaceID uuid.UUID) (CheckoutSessionLockRow, error) {
+	row := q.db.QueryRow(ctx, checkoutSessionLock, workspaceID)
+	var i CheckoutSessionLockRow
+	err := row.Scan(
+		&i.SessionID,
+		&i.Plan,
+		&i.Url,
+		&i.ExpiresAt,
+	)
+	return i, err
+}
+
+const checkoutSessionSave = `-- name: CheckoutSessionSave :exec
+UPDATE checkout_sessions
+SET session_id = $1::text, plan = $2::text, url = $3::text, expires_at = $4, created_at = now()
+WHERE workspace_id = $5
+`
+
+type CheckoutSessionSaveParams struct {
+	SessionID   string
+	Plan        string
+	Url         string
+	ExpiresAt   time.Time
+	WorkspaceID uuid.UUID
+}
+
+func (q *Queries) CheckoutSessionSave(ctx context.Context, arg CheckoutSessionSaveParams) error {
+	_, err := q.db.Exec(ctx, checkoutSessionSave,
+		arg.SessionID,
+		arg.Plan,
+		arg.Url,
+		arg.ExpiresAt,
+		arg.WorkspaceID,
+	)
+	return err
+}
+
 const stripeCustomerGet = `-- name: StripeCustomerGet :one
 SELECT customer_id FROM stripe_customers WHERE workspace_id = $1
 `
@@ -103,7 +172,7 @@ func (q *Queries) SubscriptionEnsure(ctx context.Context, arg SubscriptionEnsure
 }
 
 const subscriptionGetForUpdate = `-- name: SubscriptionGetForUpdate :one
-SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at FROM subscriptions WHERE id = $1::text FOR UPDATE
+SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at, stripe_created, duplicate_of FROM subscriptions WHERE id = $1::text FOR UPDATE
 `
 
 func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, id string) (Subscription, error) {
@@ -122,6 +191,8 @@ func (q *Queries) SubscriptionGetForUpdate(ctx context.Context, id string) (Subs
 		&i.GraceEnded,
 		&i.LastEventAt,
 		&i.UpdatedAt,
+		&i.StripeCreated,
+		&i.DuplicateOf,
 	)
 	return i, err
 }
@@ -136,7 +207,7 @@ func (q *Queries) SubscriptionGraceEnd(ctx context.Context, id string) error {
 }
 
 const subscriptionGraceExpired = `-- name: SubscriptionGraceExpired :many
-SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at FROM subscriptions
+SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at, stripe_created, duplicate_of FROM subscriptions
 WHERE status = 'past_due' AND NOT grace_ended AND grace_until <= $1::timestamptz AND workspace_id IS NOT NULL
     AND ($2::uuid IS NULL OR workspace_id = $2::uuid)
 ORDER BY grace_until
@@ -175,6 +246,8 @@ func (q *Queries) SubscriptionGraceExpired(ctx context.Context, arg Subscription
 			&i.GraceEnded,
 			&i.LastEventAt,
 			&i.UpdatedAt,
+			&i.StripeCreated,
+			&i.DuplicateOf,
 		); err != nil {
 			return nil, err
 		}
@@ -203,7 +276,7 @@ func (q *Queries) SubscriptionLinkCustomer(ctx context.Context, arg Subscription
 }
 
 const subscriptionListForWorkspace = `-- name: SubscriptionListForWorkspace :many
-SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at FROM subscriptions WHERE workspace_id = $1 ORDER BY updated_at DESC, id
+SELECT id, customer_id, workspace_id, status, price_id, plan, current_period_end, cancel_at_period_end, grace_until, grace_ended, last_event_at, updated_at, stripe_created, duplicate_of FROM subscriptions WHERE workspace_id = $1 ORDER BY updated_at DESC, id
 `
 
 func (q *Queries) SubscriptionListForWorkspace(ctx context.Context, workspaceID *uuid.UUID) ([]Subscription, error) {
@@ -228,6 +301,8 @@ func (q *Queries) SubscriptionListForWorkspace(ctx context.Context, workspaceID 
 			&i.GraceEnded,
 			&i.LastEventAt,
 			&i.UpdatedAt,
+			&i.StripeCreated,
+			&i.DuplicateOf,
 		); err != nil {
 			return nil, err
 		}
@@ -237,6 +312,20 @@ func (q *Queries) SubscriptionListForWorkspace(ctx context.Context, workspaceID 
 		return nil, err
 	}
 	return items, nil
+}
+
+const subscriptionMarkDuplicate = `-- name: SubscriptionMarkDuplicate :exec
+UPDATE subscriptions SET duplicate_of = $1::text, updated_at = now() WHERE id = $2::text
+`
+
+type SubscriptionMarkDuplicateParams struct {
+	Kept string
+	ID   string
+}
+
+func (q *Queries) SubscriptionMarkDuplicate(ctx context.Context, arg SubscriptionMarkDuplicateParams) error {
+	_, err := q.db.Exec(ctx, subscriptionMarkDuplicate, arg.Kept, arg.ID)
+	return err
 }
 
 const subscriptionSave = `-- name: SubscriptionSave :exec
@@ -251,8 +340,9 @@ UPDATE subscriptions SET
     grace_until = $8,
     grace_ended = $9::boolean,
     last_event_at = $10::timestamptz,
+    stripe_created = coalesce($11, stripe_created),
     updated_at = now()
-WHERE id = $11::text
+WHERE id = $12::text
 `
 
 type SubscriptionSaveParams struct {
@@ -266,6 +356,7 @@ type SubscriptionSaveParams struct {
 	GraceUntil        *time.Time
 	GraceEnded        bool
 	LastEventAt       time.Time
+	StripeCreated     *time.Time
 	ID                string
 }
 
@@ -281,6 +372,7 @@ func (q *Queries) SubscriptionSave(ctx context.Context, arg SubscriptionSavePara
 		arg.GraceUntil,
 		arg.GraceEnded,
 		arg.LastEventAt,
+		arg.StripeCreated,
 		arg.ID,
 	)
 	return err

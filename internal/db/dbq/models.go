@@ -45,6 +45,15 @@ type AuditLog struct {
 	UserAgent   string
 }
 
+type CheckoutSession struct {
+	WorkspaceID uuid.UUID
+	SessionID   string
+	Plan        string
+	Url         string
+	ExpiresAt   time.Time
+	CreatedAt   time.Time
+}
+
 type Chunk struct {
 	ID          int64
 	WorkspaceID uuid.UUID
@@ -151,6 +160,8 @@ type Subscription struct {
 	GraceEnded        bool
 	LastEventAt       time.Time
 	UpdatedAt         time.Time
+	StripeCreated     *time.Time
+	DuplicateOf       *string
 }
 
 type TermStat struct {
