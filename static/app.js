@@ -31,3 +31,18 @@ document.addEventListener("htmx:configRequest", function (ev) {
   var meta = document.querySelector('meta[name="csrf-token"]');
   if (meta) ev.detail.headers["X-CSRF-Token"] = meta.content;
 });
+
+// Disclosure buttons ([data-disclosure] with aria-controls) show and hide a block
+// that CSS collapses on narrow screens once this script runs (html.js): the
+// dashboard's navigation, the API reference's contents. Without JavaScript the
+// block simply stays open.
+document.documentElement.classList.add("js");
+document.addEventListener("click", function (ev) {
+  var btn = ev.target.closest("[data-disclosure]");
+  if (!btn) return;
+  var target = document.getElementById(btn.getAttribute("aria-controls"));
+  if (!target) return;
+  var open = btn.getAttribute("aria-expanded") !== "true";
+  btn.setAttribute("aria-expanded", open ? "true" : "false");
+  target.classList.toggle("open", open);
+});

@@ -13,6 +13,9 @@ import (
 //go:embed openapi.json
 var openapiJSON []byte
 
+// OpenAPI returns the OpenAPI document, for the dashboard's API reference.
+func OpenAPI() []byte { return openapiJSON }
+
 // openapi serves the OpenAPI 3.1 document; it needs no key.
 func (a *API) openapi(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=300")

@@ -41,6 +41,7 @@ var routeAccess = map[string]string{
 
 	"GET /verify-email/:token":  anyone,
 	"POST /verify-email/resend": signedIn,
+	"GET /docs":                 anyone,
 
 	"GET /dashboard":                   workspace.RoleViewer,
 	"GET /dashboard/keys":              workspace.RoleMember,

@@ -22,6 +22,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub.POST("/logout", h.logout)
 	pub.GET("/verify-email/:token", h.verifyEmail)
 	pub.POST("/verify-email/resend", h.resendVerification)
+	pub.GET("/docs", h.showDocs)
 
 	dash := pub.Group("/dashboard")
 	dash.GET("", h.showOverview)

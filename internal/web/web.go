@@ -5,6 +5,7 @@ package web
 
 import (
 	"log/slog"
+	"sync"
 
 	"github.com/alexedwards/scs/v2"
 
@@ -15,19 +16,22 @@ import (
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/workspace"
+	"github.com/cairn-dev/cairn/views"
 )
 
 // Deps are the services the dashboard calls.
 type Deps struct {
-	Config     config.Config
-	Log        *slog.Logger
-	Sessions   *scs.SessionManager
-	Auth       *auth.Service
-	Workspaces *workspace.Service
-	Keys       *apikey.Service
-	Billing    *billing.Service
-	Meter      *metering.Service
-	Retrieval  *retrieval.Service
+	Config config.Config
+	// APIReference is the OpenAPI document that /docs renders.
+	APIReference []byte
+	Log          *slog.Logger
+	Sessions     *scs.SessionManager
+	Auth         *auth.Service
+	Workspaces   *workspace.Service
+	Keys         *apikey.Service
+	Billing      *billing.Service
+	Meter        *metering.Service
+	Retrieval    *retrieval.Service
 }
 
 // Handler holds the dashboard's handlers.
@@ -36,7 +40,13 @@ type Handler struct {
 	// routes holds "METHOD /path" of every route Routes mounted, so authorize tells
 	// a route without an access rule (refused) from no route at all (404).
 	routes map[string]bool
+	// apiRef is /docs's page, built from Deps.APIReference on first use.
+	apiRef func() (views.APIReference, error)
 }
 
 // New returns the dashboard handler.
-func New(d Deps) *Handler { return &Handler{Deps: d} }
+func New(d Deps) *Handler {
+	return &Handler{Deps: d, apiRef: sync.OnceValues(func() (views.APIReference, error) {
+		return buildAPIReference(d.APIReference, d.Config.BaseURL)
+	})}
+}
