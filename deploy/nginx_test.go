@@ -91,10 +91,8 @@ func (s *nginxSite) render(t *testing.T, shipped string) string {
 
 // nginx is a running nginx master process.
 type nginx struct {
-	cmd    *exec.Cmd
-	dir    string
-	client *http.Client
-	base   string
+	cmd *exec.Cmd
+	dir string
 }
 
 // startNginx writes a main configuration that includes site, checks it with

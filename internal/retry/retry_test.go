@@ -17,8 +17,8 @@ var (
 )
 
 // run calls Do with a call failing with errs in turn (then succeeding) and returns
-// Do's error, the number of calls and the waits taken.
-func run(t *testing.T, p retry.Policy, after time.Duration, errs ...error) (error, int, []time.Duration) {
+// the number of calls, the waits taken and Do's error.
+func run(t *testing.T, p retry.Policy, after time.Duration, errs ...error) (int, []time.Duration, error) {
 	t.Helper()
 	var waits []time.Duration
 	p.Sleep = func(ctx context.Context, d time.Duration) error {
@@ -33,14 +33,14 @@ func run(t *testing.T, p retry.Policy, after time.Duration, errs ...error) (erro
 		}
 		return nil
 	}, func(err error) (bool, time.Duration) { return errors.Is(err, errTransient), after })
-	return err, calls, waits
+	return calls, waits, err
 }
 
 func TestDo(t *testing.T) {
 	p := retry.Policy{Attempts: 4, Base: 100 * time.Millisecond, Max: 10 * time.Second}
 
 	t.Run("SucceedsAfterTransientFailures", func(t *testing.T) {
-		err, calls, waits := run(t, p, 0, errTransient, errTransient)
+		calls, waits, err := run(t, p, 0, errTransient, errTransient)
 		require.NoError(t, err)
 		require.Equal(t, 3, calls)
 		require.Len(t, waits, 2)
@@ -52,25 +52,25 @@ func TestDo(t *testing.T) {
 	})
 
 	t.Run("StopsOnAPermanentFailure", func(t *testing.T) {
-		err, calls, _ := run(t, p, 0, errTransient, errPermanent, errTransient)
+		calls, _, err := run(t, p, 0, errTransient, errPermanent, errTransient)
 		require.ErrorIs(t, err, errPermanent)
 		require.Equal(t, 2, calls)
 	})
 
 	t.Run("GivesUpAfterAttempts", func(t *testing.T) {
-		err, calls, waits := run(t, p, 0, errTransient, errTransient, errTransient, errTransient, errTransient)
+		calls, waits, err := run(t, p, 0, errTransient, errTransient, errTransient, errTransient, errTransient)
 		require.ErrorIs(t, err, errTransient)
 		require.Equal(t, 4, calls)
 		require.Len(t, waits, 3)
 	})
 
 	t.Run("WaitsAtLeastAsLongAsAsked", func(t *testing.T) {
-		_, _, waits := run(t, p, 3*time.Second, errTransient)
+		_, waits, _ := run(t, p, 3*time.Second, errTransient)
 		require.Equal(t, []time.Duration{3 * time.Second}, waits)
 	})
 
 	t.Run("AskedToWaitBeyondMaxGivesUp", func(t *testing.T) {
-		err, calls, waits := run(t, p, time.Minute, errTransient)
+		calls, waits, err := run(t, p, time.Minute, errTransient)
 		require.ErrorIs(t, err, errTransient)
 		require.Equal(t, 1, calls)
 		require.Empty(t, waits)
@@ -82,7 +82,7 @@ func TestDo(t *testing.T) {
 		for i := range errs {
 			errs[i] = errTransient
 		}
-		_, _, waits := run(t, p, 0, errs...)
+		_, waits, _ := run(t, p, 0, errs...)
 		for _, w := range waits {
 			require.LessOrEqual(t, w, 2*time.Second)
 		}
