@@ -154,25 +154,6 @@ func revokeViaDashboard(t *testing.T, inst *servertest.Instance, acct servertest
 	}
 }
 
-// TestTenantIsolation: every key sees its own workspace and nothing else.
-func TestTenantIsolation(t *testing.T) {
-	inst := servertest.Start(t, nil)
-	a := inst.NewAccount(t, plan.Free)
-	b := inst.NewAccount(t, plan.Pro)
-	for _, tc := range []struct {
-		name string
-		acct servertest.Account
-		plan string
-	}{{"FirstWorkspace", a, "free"}, {"SecondWorkspace", b, "pro"}} {
-		t.Run(tc.name, func(t *testing.T) {
-			status, m := me(t, inst, tc.acct.Key)
-			if status != 200 || m.Workspace.ID != tc.acct.WorkspaceID.String() || m.Workspace.Plan != tc.plan {
-				t.Fatalf("GET /v1/me = %d %+v, want workspace %s on %s", status, m, tc.acct.WorkspaceID, tc.plan)
-			}
-		})
-	}
-}
-
 // TestRevocationReachesOtherReplica runs two replicas on one database; a key
 // revoked through the first must be refused by the second within 2 seconds
 // (the contract in shared/API.md), even though the second has it cached.
