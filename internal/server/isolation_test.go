@@ -101,7 +101,7 @@ func TestNoRouteReachesAnotherWorkspace(t *testing.T) {
 			t.Fatalf("the victim's search no longer finds its document: %s", body)
 		}
 		var usage struct {
-			Plan      string `json:"plan"`
+			Plan      string             `json:"plan"`
 			Documents struct{ Used int } `json:"documents"`
 		}
 		if err := json.Unmarshal([]byte(servertest.ReadBody(t, inst.Do(t, "GET", "/v1/usage", victim.Key, ""))), &usage); err != nil ||
