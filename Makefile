@@ -36,8 +36,8 @@ bench: services ## run the Go benchmarks
 	go test -run '^$$' -bench . -benchmem ./...
 
 .PHONY: bench-load
-bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (64 connections)
-	go run ./cmd/cairn-load -ratio -bin bin/cairn -c 64 -d 10s -rounds 2
+bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (docs/benchmarks.md's quoted run)
+	go run ./cmd/cairn-load -ratio -plan pro -bin bin/cairn -c 64 -d 5s -rounds 4
 
 # DATA is a test collection's directory or a directory of them (Cranfield's or BEIR's layout).
 DATA ?=

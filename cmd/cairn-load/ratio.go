@@ -53,6 +53,12 @@ type ratioResult struct {
 	// a server with the machine to itself would approach.
 	CPUHealthz time.Duration `json:"server_cpu_per_request_healthz_ns"`
 	CPUMe      time.Duration `json:"server_cpu_per_request_me_ns"`
+	// LoadBefore and LoadAfter are the machine's 1-minute load average around the
+	// run (/proc/loadavg; -1 where unavailable). The throughput ratio is only
+	// comparable between runs whose load is alike: other processes take CPU from the
+	// server and the generator unevenly between the two endpoints' rounds.
+	LoadBefore float64 `json:"load_average_before"`
+	LoadAfter  float64 `json:"load_average_after"`
 }
 
 func (r ratioResult) String() string {
@@ -65,7 +71,26 @@ func (r ratioResult) String() string {
 		out += fmt.Sprintf("\nserver CPU per request: /healthz %.1f µs, /v1/me %.1f µs (ratio %.2f)",
 			float64(r.CPUHealthz)/1e3, float64(r.CPUMe)/1e3, float64(r.CPUHealthz)/float64(r.CPUMe))
 	}
+	if r.LoadBefore >= 0 {
+		out += fmt.Sprintf("\nload average %.1f before, %.1f after, on %d CPUs", r.LoadBefore, r.LoadAfter, r.CPUs)
+		if busy := float64(r.CPUs) / 2; r.LoadBefore > busy || r.LoadAfter > busy+1 {
+			out += "\nthe machine was busy: this ratio is not comparable with docs/benchmarks.md's quiet-machine figure; the CPU per request is the steadier figure"
+		}
+	}
 	return out
+}
+
+// loadAverage returns the 1-minute load average, or -1 where /proc/loadavg is missing.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		return -1
+	}
+	return f
 }
 
 // runRatio starts the cairn binary on a scratch database, signs up an account
@@ -76,6 +101,7 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 	if _, err := os.Stat(o.bin); err != nil {
 		return fmt.Errorf("no cairn binary at %s (run make build, or pass -bin): %w", o.bin, err)
 	}
+	loadBefore := loadAverage()
 	name := "cairn_load_" + randomHex(6)
 	dbURL := db.WithDatabase(o.dbServer, name)
 	defer dropDatabase(o.dbServer, name)
@@ -162,7 +188,8 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			*step.out = append(*step.out, r)
 		}
 	}
-	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan, Rate: o.rate}
+	res := ratioResult{Healthz: merge(hs), Me: merge(ms), Concurrency: o.concurrency, CPUs: runtime.NumCPU(), Plan: o.plan, Rate: o.rate,
+		LoadBefore: loadBefore, LoadAfter: loadAverage()}
 	if res.Healthz.Requests > 0 && res.Me.Requests > 0 && cpuH > 0 {
 		res.CPUHealthz = cpuH / time.Duration(res.Healthz.Requests)
 		res.CPUMe = cpuM / time.Duration(res.Me.Requests)
