@@ -232,3 +232,36 @@ func TestVectorFormats(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexID(t *testing.T) {
+	cases := []struct {
+		name, model string
+		bare        bool
+	}{
+		{"LocalKeepsTheChunkID", "cairn-local-v2-3072", true},
+		{"OldLocalKeepsTheChunkID", "cairn-local-v1-512", true},
+		{"OpenAINamesTheModel", "openai/text-embedding-3-small", false},
+		{"CustomNamesTheModel", "custom/m@64#0123abcd", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			id := indexID(42, tc.model)
+			if (id == "42") != tc.bare {
+				t.Fatalf("indexID(42, %q) = %q", tc.model, id)
+			}
+			if n, ok := chunkOfIndexID(id); !ok || n != 42 {
+				t.Fatalf("chunkOfIndexID(%q) = %d, %v", id, n, ok)
+			}
+		})
+	}
+	t.Run("ModelsDoNotShareIDs", func(t *testing.T) {
+		if indexID(42, "openai/a") == indexID(42, "custom/b#00") {
+			t.Fatal("two models' vectors of one chunk share an id")
+		}
+	})
+	t.Run("NotAChunk", func(t *testing.T) {
+		if _, ok := chunkOfIndexID("doc-7"); ok {
+			t.Fatal("a foreign id parsed as a chunk")
+		}
+	})
+}
