@@ -58,31 +58,57 @@ type Overview struct {
 
 // Keys is the API keys page.
 type Keys struct {
-	Keys      []Key
-	New       *NewKey
-	Error     string
-	Name      string
-	Active    int
-	Limit     string
-	AtLimit   bool
-	CanManage bool
+	Keys  []Key
+	New   *NewKey
+	Error string
+	// Name, Scopes and ExpiresInDays are what the creation form was sent with.
+	Name          string
+	Scopes        []string
+	ExpiresInDays string
+	ScopeOptions  []ScopeOption
+	Active        int
+	Limit         string
+	AtLimit       bool
+	CanManage     bool
+}
+
+// ScopeOption is one scope's checkbox on the creation form.
+type ScopeOption struct {
+	Name    string
+	Checked bool
 }
 
 // Key is one row of the keys table.
 type Key struct {
-	ID        string
-	Name      string
-	Prefix    string
-	Created   string
-	LastUsed  string
+	ID     string
+	Name   string
+	Prefix string
+	// Device is set for keys a device sign-in made; Name is then the device's.
+	Device  bool
+	Scopes  string
+	Created string
+	Expires string
+	Expired bool
+	// LastUsed, LastIP and LastUserAgent say when and from where it was last used.
+	LastUsed      string
+	LastIP        string
+	LastUserAgent string
+	// Previous lists the old secrets of a roll that still work, with until when.
+	Previous  []string
 	Revoked   string
 	IsRevoked bool
 }
 
-// NewKey is a key just created: the only time its secret is shown.
+// NewKey is a key just created or rolled: the only time its secret is shown.
 type NewKey struct {
-	Name   string
-	Secret string
+	Name    string
+	Secret  string
+	Scopes  string
+	Expires string
+	// Rolled is set after a roll; OldUntil says until when the old secret works
+	// ("" when it stopped at once).
+	Rolled   bool
+	OldUntil string
 }
 
 // PlanCard is one plan on the pricing and billing pages.

@@ -32,6 +32,9 @@ type Deps struct {
 // API holds the /v1 handlers.
 type API struct {
 	Deps
+	// routes holds "METHOD /path" of every route Routes mounted, so requireScope
+	// tells a route without a scope rule (refused) from no route at all (404).
+	routes map[string]bool
 }
 
 // New returns the API.
@@ -99,7 +102,8 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		p, err := a.Keys.Verify(c.Request().Context(), key)
+		r := c.Request()
+		p, err := a.Keys.VerifyFrom(r.Context(), key, apikey.Client{IP: c.RealIP(), UserAgent: r.UserAgent()})
 		if err != nil {
 			return err
 		}

@@ -14,7 +14,8 @@ func (a *API) Routes(e *echo.Echo) {
 	// for billable routes (metering.Billable), after the request proved well-formed.
 	// The body limit comes after the rate limit so that an oversized body's 413
 	// carries the RateLimit fields and counts against the key like any request.
-	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, bodyLimit, requireJSON, a.quota)
+	// A scope refusal comes after the rate limit, so it counts against the key too.
+	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, a.requireScope, bodyLimit, requireJSON, a.quota)
 	authed.GET("/me", a.me)
 	authed.POST("/documents", a.upsertDocuments)
 	authed.GET("/documents", a.listDocuments)
@@ -24,6 +25,13 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)
 	v1.GET("/openapi.json", a.openapi, a.limitOptionalKey)
+
+	a.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		if r.Method != echo.RouteNotFound {
+			a.routes[r.Method+" "+r.Path] = true
+		}
+	}
 }
 
 // bodyLimit refuses bodies over 10 MiB with 413 on the routes that read one; a GET

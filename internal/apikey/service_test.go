@@ -59,7 +59,7 @@ func TestCreateAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := apikey.Principal{KeyID: created.ID, KeyName: "Laptop", KeyPrefix: created.Prefix, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Plan: plan.Free}
+	want := apikey.Principal{KeyID: created.ID, KeyName: "Laptop", KeyPrefix: created.Prefix, Scopes: apikey.AllScopes, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Plan: plan.Free}
 	if p != want {
 		t.Fatalf("Verify = %+v, want %+v", p, want)
 	}

@@ -13,31 +13,34 @@ type Code string
 
 // Error codes, as documented in shared/API.md.
 const (
-	Invalid          Code = "invalid_request"
-	Unauthorized     Code = "unauthorized"
-	Forbidden        Code = "forbidden"
-	NotFound         Code = "not_found"
-	Conflict         Code = "conflict"
-	TooLarge         Code = "payload_too_large"
-	UnsupportedMedia Code = "unsupported_media_type"
-	RateLimited      Code = "rate_limited"
-	QuotaExceeded    Code = "quota_exceeded"
-	Internal         Code = "internal"
-	Unavailable      Code = "unavailable"
+	Invalid      Code = "invalid_request"
+	Unauthorized Code = "unauthorized"
+	Forbidden    Code = "forbidden"
+	// InsufficientScope: the API key lacks the scope the route needs.
+	InsufficientScope Code = "insufficient_scope"
+	NotFound          Code = "not_found"
+	Conflict          Code = "conflict"
+	TooLarge          Code = "payload_too_large"
+	UnsupportedMedia  Code = "unsupported_media_type"
+	RateLimited       Code = "rate_limited"
+	QuotaExceeded     Code = "quota_exceeded"
+	Internal          Code = "internal"
+	Unavailable       Code = "unavailable"
 )
 
 var statuses = map[Code]int{
-	Invalid:          http.StatusBadRequest,
-	Unauthorized:     http.StatusUnauthorized,
-	Forbidden:        http.StatusForbidden,
-	NotFound:         http.StatusNotFound,
-	Conflict:         http.StatusConflict,
-	TooLarge:         http.StatusRequestEntityTooLarge,
-	UnsupportedMedia: http.StatusUnsupportedMediaType,
-	RateLimited:      http.StatusTooManyRequests,
-	QuotaExceeded:    http.StatusTooManyRequests,
-	Internal:         http.StatusInternalServerError,
-	Unavailable:      http.StatusServiceUnavailable,
+	Invalid:           http.StatusBadRequest,
+	Unauthorized:      http.StatusUnauthorized,
+	Forbidden:         http.StatusForbidden,
+	InsufficientScope: http.StatusForbidden,
+	NotFound:          http.StatusNotFound,
+	Conflict:          http.StatusConflict,
+	TooLarge:          http.StatusRequestEntityTooLarge,
+	UnsupportedMedia:  http.StatusUnsupportedMediaType,
+	RateLimited:       http.StatusTooManyRequests,
+	QuotaExceeded:     http.StatusTooManyRequests,
+	Internal:          http.StatusInternalServerError,
+	Unavailable:       http.StatusServiceUnavailable,
 }
 
 // Status returns the HTTP status for a code; unknown codes are 500.

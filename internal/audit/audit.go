@@ -129,8 +129,8 @@ func Record(ctx context.Context, q *dbq.Queries, e Entry) error {
 	}
 	err := q.AuditInsert(ctx, dbq.AuditInsertParams{
 		WorkspaceID: ws, ActorKind: string(a.Kind), ActorUserID: a.UserID, Action: string(e.Action),
-		TargetKind: e.TargetKind, TargetID: clean(e.TargetID, 256), Detail: detail,
-		Ip: clean(a.IP, 64), UserAgent: clean(a.UserAgent, 512),
+		TargetKind: e.TargetKind, TargetID: Clean(e.TargetID, 256), Detail: detail,
+		Ip: Clean(a.IP, 64), UserAgent: Clean(a.UserAgent, 512),
 	})
 	if err != nil {
 		return fmt.Errorf("audit: %s: %w", e.Action, err)
@@ -138,9 +138,9 @@ func Record(ctx context.Context, q *dbq.Queries, e Entry) error {
 	return nil
 }
 
-// clean makes a caller-supplied string storable: valid UTF-8 without NUL (which
+// Clean makes a caller-supplied string storable: valid UTF-8 without NUL (which
 // PostgreSQL refuses in text), at most max bytes.
-func clean(s string, max int) string {
+func Clean(s string, max int) string {
 	s = strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
 	if len(s) <= max {
 		return s

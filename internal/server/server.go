@@ -288,8 +288,8 @@ func (s *Server) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// housekeeping deletes expired sessions, old login failures and expired emailed
-// links every interval.
+// housekeeping deletes expired sessions, old login failures, expired emailed links
+// and the old secrets of rolled keys whose grace is long over, every interval.
 // Every replica runs it; the deletes are idempotent, so that is harmless.
 func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -308,6 +308,9 @@ func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval
 		}
 		if err := users.PruneTokens(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("housekeeping: prune emailed links", "err", err)
+		}
+		if err := s.keys.PruneRolled(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: prune rolled key secrets", "err", err)
 		}
 	}
 }

@@ -250,6 +250,18 @@ func (i *Instance) VerifyEmail(tb testing.TB, email string) {
 	}
 }
 
+// NewKey mints another key in the account's workspace as spec says (scopes,
+// expiry, kind) and returns its secret.
+func (i *Instance) NewKey(tb testing.TB, acct Account, spec apikey.Spec) string {
+	tb.Helper()
+	created, err := apikey.NewService(i.Server.Pool(), i.Config.Plans, slog.New(slog.DiscardHandler)).
+		CreateWith(context.Background(), acct.WorkspaceID, &acct.UserID, spec)
+	if err != nil {
+		tb.Fatalf("servertest: create key: %v", err)
+	}
+	return created.Secret
+}
+
 // Do sends an API request with key (if any) and a JSON body (if any).
 func (i *Instance) Do(tb testing.TB, method, path, key string, body string) *http.Response {
 	tb.Helper()
@@ -367,3 +379,17 @@ func (b *Browser) LogIn(email, password string) {
 
 // KeyRe matches an API key in a page.
 var KeyRe = regexp.MustCompile(`ck_live_[0-9A-Za-z]{38}`)
+
+// Eventually polls cond every 20 ms for up to 5 seconds, for effects that other
+// goroutines or replicas apply shortly (flushed last-use times, notifications),
+// and fails with msg if it never holds.
+func Eventually(tb testing.TB, cond func() bool, msg string) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatal(msg)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -47,6 +47,7 @@ var routeAccess = map[string]string{
 	"GET /dashboard/keys":              workspace.RoleMember,
 	"POST /dashboard/keys":             workspace.RoleMember,
 	"POST /dashboard/keys/:id/revoke":  workspace.RoleMember,
+	"POST /dashboard/keys/:id/roll":    workspace.RoleMember,
 	"GET /dashboard/documents":         workspace.RoleViewer,
 	"GET /dashboard/documents/search":  workspace.RoleViewer,
 	"POST /dashboard/documents/delete": workspace.RoleMember,

@@ -2,6 +2,9 @@ package web
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -12,23 +15,70 @@ import (
 	"github.com/cairn-dev/cairn/views"
 )
 
+// maxKeyLifetimeDays bounds expires_in_days: ten years is "never" for any purpose
+// an expiry serves.
+const maxKeyLifetimeDays = 3650
+
 // showAPIKeys lists the workspace's keys.
 func (h *Handler) showAPIKeys(c echo.Context) error {
 	return h.renderKeys(c, http.StatusOK, views.Keys{})
 }
 
-// createAPIKey mints a key and shows it once.
+// createAPIKey mints a key with the chosen scopes and expiry and shows it once.
 func (h *Handler) createAPIKey(c echo.Context) error {
 	ws, u := currentWorkspace(c), currentUser(c)
-	name := c.FormValue("name")
-	created, err := h.Keys.Create(c.Request().Context(), ws.ID, &u.ID, name)
+	form, err := c.FormParams()
+	if err != nil {
+		return apperr.New(apperr.Invalid, "The form could not be read.")
+	}
+	name, days := form.Get("name"), strings.TrimSpace(form.Get("expires_in_days"))
+	keep := views.Keys{Name: name, ExpiresInDays: days, Scopes: form["scopes"]}
+	spec := apikey.Spec{Name: name}
+	if spec.Scopes, err = apikey.ParseScopes(form["scopes"]); err == nil && days != "" {
+		n, perr := strconv.Atoi(days)
+		if perr != nil || n < 1 || n > maxKeyLifetimeDays {
+			err = apperr.Field("expires_in_days", "a whole number of days from 1 to %d, or empty for a key that never expires", maxKeyLifetimeDays)
+		}
+		spec.ExpiresIn = time.Duration(n) * 24 * time.Hour
+	}
+	var created apikey.Created
+	if err == nil {
+		created, err = h.Keys.CreateWith(c.Request().Context(), ws.ID, &u.ID, spec)
+	}
 	if e := apperr.As(err); e != nil {
-		return h.renderKeys(c, e.Code.Status(), views.Keys{Error: e.Message, Name: name})
+		keep.Error = e.Message
+		return h.renderKeys(c, e.Code.Status(), keep)
 	}
 	if err != nil {
 		return err
 	}
-	return h.renderKeys(c, http.StatusOK, views.Keys{New: &views.NewKey{Name: created.Name, Secret: created.Secret}})
+	return h.renderKeys(c, http.StatusOK, views.Keys{New: newKeyView(created, nil)})
+}
+
+// rollAPIKey gives a key a new secret, shown once; the old one works for the
+// chosen grace.
+func (h *Handler) rollAPIKey(c echo.Context) error {
+	ws := currentWorkspace(c)
+	id, err := uuid.Parse(c.Param("id"))
+	if err != nil {
+		return apperr.New(apperr.NotFound, "No such key.")
+	}
+	hours, err := strconv.Atoi(strings.TrimSpace(c.FormValue("grace_hours")))
+	if err != nil || hours < 0 || hours > int(apikey.MaxGrace.Hours()) {
+		return h.renderKeys(c, http.StatusBadRequest, views.Keys{
+			Error: apperr.Field("grace_hours", "choose how long the old secret keeps working: 0 to %d hours", int(apikey.MaxGrace.Hours())).Message,
+		})
+	}
+	grace := time.Duration(hours) * time.Hour
+	rolled, err := h.Keys.Roll(c.Request().Context(), ws.ID, id, grace)
+	if e := apperr.As(err); e != nil {
+		return h.renderKeys(c, e.Code.Status(), views.Keys{Error: e.Message})
+	}
+	if err != nil {
+		return err
+	}
+	until := time.Now().Add(grace)
+	return h.renderKeys(c, http.StatusOK, views.Keys{New: newKeyView(rolled, &until)})
 }
 
 // revokeAPIKey revokes one of the workspace's keys.
@@ -45,34 +95,76 @@ func (h *Handler) revokeAPIKey(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/dashboard/keys")
 }
 
+// newKeyView shows a secret just made; oldUntil is set after a roll.
+func newKeyView(k apikey.Created, oldUntil *time.Time) *views.NewKey {
+	v := &views.NewKey{Name: k.Name, Secret: k.Secret, Scopes: scopeList(k.Scopes), Expires: expiryText(k.ExpiresAt)}
+	if oldUntil != nil {
+		v.Rolled = true
+		if time.Until(*oldUntil) > 0 {
+			v.OldUntil = formatTime(oldUntil)
+		}
+	}
+	return v
+}
+
 func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
 	ws := currentWorkspace(c)
 	keys, err := h.Keys.List(c.Request().Context(), ws.ID)
 	if err != nil {
 		return err
 	}
+	now := time.Now()
 	limit := h.Config.Plans.Get(ws.Plan).Limits.APIKeys
-	k.Active = countActive(keys)
+	k.Active = countActive(keys, now)
 	k.Limit = plan.Format(int64(limit))
 	k.AtLimit = limit != plan.Unlimited && k.Active >= limit
 	k.CanManage = ws.CanManage()
 	if k.AtLimit && k.Error == "" && k.New == nil {
 		k.Error = apikey.CapError(h.Config.Plans, ws.Plan, k.Active).(*apperr.Error).Message
 	}
+	chosen := map[string]bool{}
+	for _, s := range k.Scopes {
+		chosen[s] = true
+	}
+	for _, name := range apikey.ScopeNames() {
+		// A fresh form offers every scope; a refused one keeps what was ticked.
+		k.ScopeOptions = append(k.ScopeOptions, views.ScopeOption{Name: name, Checked: len(k.Scopes) == 0 || chosen[name]})
+	}
 	for _, key := range keys {
-		k.Keys = append(k.Keys, views.Key{
-			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix,
-			Created: formatTime(&key.CreatedAt), LastUsed: formatTime(key.LastUsedAt),
-			Revoked: formatTime(key.RevokedAt), IsRevoked: key.RevokedAt != nil,
-		})
+		row := views.Key{
+			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix, Device: key.Kind == apikey.KindDevice,
+			Scopes: scopeList(key.Scopes), Created: formatTime(&key.CreatedAt), LastUsed: formatTime(key.LastUsedAt),
+			LastIP: key.LastIP, LastUserAgent: key.LastUserAgent, Expires: expiryText(key.ExpiresAt),
+			Expired: key.Expired(now), Revoked: formatTime(key.RevokedAt), IsRevoked: key.RevokedAt != nil,
+		}
+		for _, p := range key.Previous {
+			row.Previous = append(row.Previous, p.Prefix+"… works until "+formatTime(&p.ValidUntil))
+		}
+		k.Keys = append(k.Keys, row)
 	}
 	return render(c, status, views.KeysPage(h.shell(c, "API keys", "keys"), k))
 }
 
-func countActive(keys []apikey.Key) int {
+// scopeList names a key's scopes for the page: "all scopes" rather than the list.
+func scopeList(s apikey.Scopes) string {
+	if s == apikey.AllScopes {
+		return "all scopes"
+	}
+	return strings.Join(s.Names(), ", ")
+}
+
+func expiryText(t *time.Time) string {
+	if t == nil {
+		return "Never"
+	}
+	return formatTime(t)
+}
+
+// countActive counts the keys that still work: not revoked, not expired.
+func countActive(keys []apikey.Key, now time.Time) int {
 	n := 0
 	for _, k := range keys {
-		if k.RevokedAt == nil {
+		if k.RevokedAt == nil && !k.Expired(now) {
 			n++
 		}
 	}

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"time"
+
 	"fmt"
 	"net/http"
 
@@ -38,7 +40,7 @@ func (h *Handler) showBilling(c echo.Context) error {
 		return err
 	}
 	name := plans.Get(st.Plan).Name
-	if limit, active := plans.Get(st.Plan).Limits.APIKeys, countActive(keys); limit != plan.Unlimited && active > limit {
+	if limit, active := plans.Get(st.Plan).Limits.APIKeys, countActive(keys, time.Now()); limit != plan.Unlimited && active > limit {
 		b.OverLimits = append(b.OverLimits, fmt.Sprintf(
 			"This workspace has %d active API keys and the %s plan allows %d. They all keep working, but no new key can be created until fewer than %d are active.",
 			active, name, limit, limit))

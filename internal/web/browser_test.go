@@ -117,7 +117,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	// clicks OK, as the person would.
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(inst.URL+"/dashboard/keys"),
-		chromedp.Click(chromedp.CSS(`form[data-confirm] button[type=submit]`)),
+		chromedp.Click(chromedp.CSS(`form[action$="/revoke"] button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr.is-revoked`)),
 	); err != nil {
 		t.Fatalf("revoke key: %v", err)

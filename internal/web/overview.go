@@ -1,6 +1,8 @@
 package web
 
 import (
+	"time"
+
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -24,7 +26,7 @@ func (h *Handler) showOverview(c echo.Context) error {
 	o := views.Overview{
 		BaseURL:       h.Config.BaseURL,
 		PlanName:      p.Name,
-		ActiveKeys:    countActive(keys),
+		ActiveKeys:    countActive(keys, time.Now()),
 		KeyLimit:      plan.Format(int64(p.Limits.APIKeys)),
 		RequestsUsed:  sum.RequestsUsed,
 		RequestsLimit: plan.Format(sum.RequestsLimit),

@@ -29,6 +29,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/keys", h.showAPIKeys)
 	dash.POST("/keys", h.createAPIKey)
 	dash.POST("/keys/:id/revoke", h.revokeAPIKey)
+	dash.POST("/keys/:id/roll", h.rollAPIKey)
 	dash.GET("/documents", h.showDocuments)
 	dash.GET("/documents/search", h.searchDocuments)
 	dash.POST("/documents/delete", h.deleteDocument)

@@ -13,20 +13,28 @@ import (
 )
 
 const aPIKeyCountActive = `-- name: APIKeyCountActive :one
-SELECT count(*)::int FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL
+SELECT count(*)::int FROM api_keys
+WHERE workspace_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2::timestamptz)
 `
 
-func (q *Queries) APIKeyCountActive(ctx context.Context, workspaceID uuid.UUID) (int32, error) {
-	row := q.db.QueryRow(ctx, aPIKeyCountActive, workspaceID)
+type APIKeyCountActiveParams struct {
+	WorkspaceID uuid.UUID
+	Now         time.Time
+}
+
+// Expired keys stop counting against the plan's cap: they can no longer be used.
+func (q *Queries) APIKeyCountActive(ctx context.Context, arg APIKeyCountActiveParams) (int32, error) {
+	row := q.db.QueryRow(ctx, aPIKeyCountActive, arg.WorkspaceID, arg.Now)
 	var column_1 int32
 	err := row.Scan(&column_1)
 	return column_1, err
 }
 
 const aPIKeyCreate = `-- name: APIKeyCreate :one
-INSERT INTO api_keys (workspace_id, created_by, name, prefix, hash)
-VALUES ($1, $2, $3::text, $4::text, $5::bytea)
-RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at
+INSERT INTO api_keys (workspace_id, created_by, name, prefix, hash, scopes, expires_at, kind)
+VALUES ($1, $2, $3::text, $4::text, $5::bytea,
+        $6::text[], $7, $8::text)
+RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent
 `
 
 type APIKeyCreateParams struct {
@@ -35,6 +43,9 @@ type APIKeyCreateParams struct {
 	Name        string
 	Prefix      string
 	Hash        []byte
+	Scopes      []string
+	ExpiresAt   *time.Time
+	Kind        string
 }
 
 func (q *Queries) APIKeyCreate(ctx context.Context, arg APIKeyCreateParams) (ApiKey, error) {
@@ -44,6 +55,9 @@ func (q *Queries) APIKeyCreate(ctx context.Context, arg APIKeyCreateParams) (Api
 		arg.Name,
 		arg.Prefix,
 		arg.Hash,
+		arg.Scopes,
+		arg.ExpiresAt,
+		arg.Kind,
 	)
 	var i ApiKey
 	err := row.Scan(
@@ -56,12 +70,17 @@ func (q *Queries) APIKeyCreate(ctx context.Context, arg APIKeyCreateParams) (Api
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.Kind,
+		&i.LastIp,
+		&i.LastUserAgent,
 	)
 	return i, err
 }
 
 const aPIKeyGet = `-- name: APIKeyGet :one
-SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at FROM api_keys WHERE workspace_id = $1 AND id = $2
+SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys WHERE workspace_id = $1 AND id = $2
 `
 
 type APIKeyGetParams struct {
@@ -82,12 +101,49 @@ func (q *Queries) APIKeyGet(ctx context.Context, arg APIKeyGetParams) (ApiKey, e
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.Kind,
+		&i.LastIp,
+		&i.LastUserAgent,
+	)
+	return i, err
+}
+
+const aPIKeyGetActiveForUpdate = `-- name: APIKeyGetActiveForUpdate :one
+SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL FOR UPDATE
+`
+
+type APIKeyGetActiveForUpdateParams struct {
+	WorkspaceID uuid.UUID
+	ID          uuid.UUID
+}
+
+// Locks the key so that two rolls of it cannot both keep the same old secret.
+func (q *Queries) APIKeyGetActiveForUpdate(ctx context.Context, arg APIKeyGetActiveForUpdateParams) (ApiKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeyGetActiveForUpdate, arg.WorkspaceID, arg.ID)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CreatedBy,
+		&i.Name,
+		&i.Prefix,
+		&i.Hash,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.Kind,
+		&i.LastIp,
+		&i.LastUserAgent,
 	)
 	return i, err
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at FROM api_keys WHERE workspace_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC
+SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys WHERE workspace_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC
 `
 
 func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]ApiKey, error) {
@@ -109,6 +165,11 @@ func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]ApiK
 			&i.CreatedAt,
 			&i.LastUsedAt,
 			&i.RevokedAt,
+			&i.Scopes,
+			&i.ExpiresAt,
+			&i.Kind,
+			&i.LastIp,
+			&i.LastUserAgent,
 		); err != nil {
 			return nil, err
 		}
@@ -123,7 +184,7 @@ func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]ApiK
 const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = now()
 WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL
-RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at
+RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent
 `
 
 type APIKeyRevokeParams struct {
@@ -144,31 +205,174 @@ func (q *Queries) APIKeyRevoke(ctx context.Context, arg APIKeyRevokeParams) (Api
 		&i.CreatedAt,
 		&i.LastUsedAt,
 		&i.RevokedAt,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.Kind,
+		&i.LastIp,
+		&i.LastUserAgent,
+	)
+	return i, err
+}
+
+const aPIKeyRolledActive = `-- name: APIKeyRolledActive :many
+SELECT r.key_id, r.prefix, r.valid_until
+FROM api_key_rolled_secrets r
+JOIN api_keys k ON k.id = r.key_id
+WHERE k.workspace_id = $1 AND r.valid_until > now()
+ORDER BY r.valid_until DESC
+`
+
+type APIKeyRolledActiveRow struct {
+	KeyID      uuid.UUID
+	Prefix     string
+	ValidUntil time.Time
+}
+
+// The previous secrets of the workspace's keys that still work, for the keys page.
+func (q *Queries) APIKeyRolledActive(ctx context.Context, workspaceID uuid.UUID) ([]APIKeyRolledActiveRow, error) {
+	rows, err := q.db.Query(ctx, aPIKeyRolledActive, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIKeyRolledActiveRow{}
+	for rows.Next() {
+		var i APIKeyRolledActiveRow
+		if err := rows.Scan(&i.KeyID, &i.Prefix, &i.ValidUntil); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIKeyRolledInsert = `-- name: APIKeyRolledInsert :exec
+INSERT INTO api_key_rolled_secrets (hash, key_id, prefix, valid_until)
+VALUES ($1::bytea, $2, $3::text, $4::timestamptz)
+`
+
+type APIKeyRolledInsertParams struct {
+	Hash       []byte
+	KeyID      uuid.UUID
+	Prefix     string
+	ValidUntil time.Time
+}
+
+func (q *Queries) APIKeyRolledInsert(ctx context.Context, arg APIKeyRolledInsertParams) error {
+	_, err := q.db.Exec(ctx, aPIKeyRolledInsert,
+		arg.Hash,
+		arg.KeyID,
+		arg.Prefix,
+		arg.ValidUntil,
+	)
+	return err
+}
+
+const aPIKeyRolledPrune = `-- name: APIKeyRolledPrune :execrows
+DELETE FROM api_key_rolled_secrets WHERE valid_until < now() - interval '1 day'
+`
+
+func (q *Queries) APIKeyRolledPrune(ctx context.Context) (int64, error) {
+	result, err := q.db.Exec(ctx, aPIKeyRolledPrune)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const aPIKeySetSecret = `-- name: APIKeySetSecret :one
+UPDATE api_keys SET hash = $1::bytea, prefix = $2::text
+WHERE workspace_id = $3 AND id = $4
+RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent
+`
+
+type APIKeySetSecretParams struct {
+	Hash        []byte
+	Prefix      string
+	WorkspaceID uuid.UUID
+	ID          uuid.UUID
+}
+
+func (q *Queries) APIKeySetSecret(ctx context.Context, arg APIKeySetSecretParams) (ApiKey, error) {
+	row := q.db.QueryRow(ctx, aPIKeySetSecret,
+		arg.Hash,
+		arg.Prefix,
+		arg.WorkspaceID,
+		arg.ID,
+	)
+	var i ApiKey
+	err := row.Scan(
+		&i.ID,
+		&i.WorkspaceID,
+		&i.CreatedBy,
+		&i.Name,
+		&i.Prefix,
+		&i.Hash,
+		&i.CreatedAt,
+		&i.LastUsedAt,
+		&i.RevokedAt,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.Kind,
+		&i.LastIp,
+		&i.LastUserAgent,
 	)
 	return i, err
 }
 
 const aPIKeyTouch = `-- name: APIKeyTouch :exec
-UPDATE api_keys SET last_used_at = v.used_at
-FROM (SELECT unnest($1::uuid[]) AS id, unnest($2::timestamptz[]) AS used_at) AS v
+UPDATE api_keys SET
+    last_used_at    = v.used_at,
+    last_ip         = COALESCE(NULLIF(v.ip, ''), api_keys.last_ip),
+    last_user_agent = COALESCE(NULLIF(v.user_agent, ''), api_keys.last_user_agent),
+    expires_at      = CASE WHEN api_keys.kind = 'device' AND api_keys.expires_at IS NOT NULL
+                           THEN greatest(api_keys.expires_at, v.used_at + make_interval(secs => $1::bigint))
+                           ELSE api_keys.expires_at END
+FROM (SELECT unnest($2::uuid[]) AS id, unnest($3::timestamptz[]) AS used_at,
+             unnest($4::text[]) AS ip, unnest($5::text[]) AS user_agent) AS v
 WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.used_at)
+  AND api_keys.revoked_at IS NULL
 `
 
 type APIKeyTouchParams struct {
-	Ids    []uuid.UUID
-	UsedAt []time.Time
+	RenewSeconds int64
+	Ids          []uuid.UUID
+	UsedAt       []time.Time
+	Ips          []string
+	UserAgents   []string
 }
 
+// Last use, address and user agent of many keys in one statement (an empty address
+// or agent keeps the stored one). Device keys' expiry moves to renew after their
+// last use, so a device in use never has to sign in again.
 func (q *Queries) APIKeyTouch(ctx context.Context, arg APIKeyTouchParams) error {
-	_, err := q.db.Exec(ctx, aPIKeyTouch, arg.Ids, arg.UsedAt)
+	_, err := q.db.Exec(ctx, aPIKeyTouch,
+		arg.RenewSeconds,
+		arg.Ids,
+		arg.UsedAt,
+		arg.Ips,
+		arg.UserAgents,
+	)
 	return err
 }
 
 const aPIKeyVerify = `-- name: APIKeyVerify :one
-SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
+       NULL::timestamptz AS secret_until
 FROM api_keys k
 JOIN workspaces w ON w.id = k.workspace_id
 WHERE k.hash = $1::bytea AND k.revoked_at IS NULL
+UNION ALL
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
+       r.valid_until AS secret_until
+FROM api_key_rolled_secrets r
+JOIN api_keys k ON k.id = r.key_id
+JOIN workspaces w ON w.id = k.workspace_id
+WHERE r.hash = $1::bytea AND r.valid_until > now() AND k.revoked_at IS NULL
+LIMIT 1
 `
 
 type APIKeyVerifyRow struct {
@@ -178,8 +382,15 @@ type APIKeyVerifyRow struct {
 	WorkspaceID   uuid.UUID
 	WorkspaceName string
 	Plan          string
+	Scopes        []string
+	ExpiresAt     *time.Time
+	SecretUntil   *time.Time
 }
 
+// A key's current secret, or the previous secret of a rolled key while its grace
+// lasts (secret_until then says until when). Both branches are index lookups on a
+// hash; revoked keys match neither. Expiry is checked by the caller, so that it
+// can say the key expired rather than that it is unknown.
 func (q *Queries) APIKeyVerify(ctx context.Context, hash []byte) (APIKeyVerifyRow, error) {
 	row := q.db.QueryRow(ctx, aPIKeyVerify, hash)
 	var i APIKeyVerifyRow
@@ -190,6 +401,9 @@ func (q *Queries) APIKeyVerify(ctx context.Context, hash []byte) (APIKeyVerifyRo
 		&i.WorkspaceID,
 		&i.WorkspaceName,
 		&i.Plan,
+		&i.Scopes,
+		&i.ExpiresAt,
+		&i.SecretUntil,
 	)
 	return i, err
 }

@@ -20,15 +20,28 @@ type AccountToken struct {
 }
 
 type ApiKey struct {
-	ID          uuid.UUID
-	WorkspaceID uuid.UUID
-	CreatedBy   *uuid.UUID
-	Name        string
-	Prefix      string
-	Hash        []byte
-	CreatedAt   time.Time
-	LastUsedAt  *time.Time
-	RevokedAt   *time.Time
+	ID            uuid.UUID
+	WorkspaceID   uuid.UUID
+	CreatedBy     *uuid.UUID
+	Name          string
+	Prefix        string
+	Hash          []byte
+	CreatedAt     time.Time
+	LastUsedAt    *time.Time
+	RevokedAt     *time.Time
+	Scopes        []string
+	ExpiresAt     *time.Time
+	Kind          string
+	LastIp        string
+	LastUserAgent string
+}
+
+type ApiKeyRolledSecret struct {
+	Hash       []byte
+	KeyID      uuid.UUID
+	Prefix     string
+	ValidUntil time.Time
+	CreatedAt  time.Time
 }
 
 type AuditLog struct {
