@@ -263,3 +263,41 @@ type EmbedderSwitch struct {
 	Done, Total int64
 	Error       string
 }
+
+// Activate is the device sign-in page: the code the device shows, what asked for
+// it, and the workspaces the person may put its key in.
+type Activate struct {
+	Code  string
+	Error string
+	// Device is set once the code names a waiting sign-in.
+	Device     *ActivateDevice
+	Workspaces []ActivateWorkspace
+	// Abilities says in words what the device's key will be able to do.
+	Abilities []string
+}
+
+// ActivateDevice is a waiting sign-in as the person approving it sees it.
+type ActivateDevice struct {
+	ClientName string
+	IP         string
+	UserAgent  string
+	Requested  string
+	Expires    string
+}
+
+// ActivateWorkspace is one workspace the device's key could go to.
+type ActivateWorkspace struct {
+	ID       string
+	Name     string
+	Role     string
+	Selected bool
+	// Disabled explains why the person cannot pick it (their role), or is "".
+	Disabled string
+}
+
+// ActivateDone is the page after a decision.
+type ActivateDone struct {
+	Approved      bool
+	ClientName    string
+	WorkspaceName string
+}

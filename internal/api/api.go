@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/device"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/reqctx"
@@ -22,11 +23,14 @@ import (
 // Deps are the services the API calls.
 type Deps struct {
 	Keys        *apikey.Service
+	Devices     *device.Service
 	Retrieval   *retrieval.Service
 	Meter       *metering.Service
 	Plans       plan.Table
 	CORSOrigins []string
-	Log         *slog.Logger
+	// BaseURL is the public URL; device sign-in sends people to its /activate.
+	BaseURL string
+	Log     *slog.Logger
 }
 
 // API holds the /v1 handlers.

@@ -42,10 +42,19 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	}
 
 	call(t, inst, "POST", "/v1/documents", acct.Key, `{"documents":[{"id":"d1","text":"Documented text."}]}`, 200, nil)
+	// A device sign-in approved at /activate, so that its poll succeeds.
+	d := startDevice(t, inst, "openapi")
+	b := inst.NewBrowser(t)
+	b.LogIn(acct.Email, servertest.Password)
+	if status, body := decide(t, b, d.UserCode, "approve", acct.WorkspaceID.String()); status != 200 {
+		t.Fatalf("approve the device: %d %s", status, body)
+	}
 	bodies := map[string]string{
-		"POST /v1/documents": `{"documents":[{"id":"d2","text":"More text."}]}`,
-		"POST /v1/search":    `{"query":"documented text"}`,
-		"POST /v1/answer":    `{"question":"what is documented?"}`,
+		"POST /v1/documents":    `{"documents":[{"id":"d2","text":"More text."}]}`,
+		"POST /v1/search":       `{"query":"documented text"}`,
+		"POST /v1/answer":       `{"question":"what is documented?"}`,
+		"POST /v1/device/code":  `{"client_name":"openapi"}`,
+		"POST /v1/device/token": `{"device_code":"` + d.DeviceCode + `"}`,
 	}
 	type operation struct {
 		method, path string
@@ -78,7 +87,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 			t.Run(m+" "+path, func(t *testing.T) {
 				url := strings.ReplaceAll(path, "{id}", "d1")
 				key := acct.Key
-				if path == "/v1/openapi.json" {
+				if path == "/v1/openapi.json" || strings.HasPrefix(path, "/v1/device/") {
 					key = ""
 				}
 				resp := inst.Do(t, m, url, key, bodies[m+" "+path])

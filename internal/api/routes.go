@@ -25,6 +25,10 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)
 	v1.GET("/openapi.json", a.openapi, a.limitOptionalKey)
+	// Device sign-in takes no key; its handlers charge the address's budget.
+	dev := v1.Group("/device", middleware.BodyLimit("10M"), requireJSON)
+	dev.POST("/code", a.deviceCode)
+	dev.POST("/token", a.deviceToken)
 
 	a.routes = map[string]bool{}
 	for _, r := range e.Routes() {

@@ -273,17 +273,8 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, workspaceID uuid.UUID
 			return Created{}, err
 		}
 	}
-	ws, err := q.WorkspaceGetForUpdate(ctx, workspaceID) // serialises concurrent creates against the cap
-	if err != nil {
+	if err := s.CheckCap(ctx, q, workspaceID); err != nil {
 		return Created{}, err
-	}
-	p := s.plans.Get(plan.ID(ws.Plan))
-	n, err := q.APIKeyCountActive(ctx, dbq.APIKeyCountActiveParams{WorkspaceID: workspaceID, Now: s.now()})
-	if err != nil {
-		return Created{}, err
-	}
-	if p.Limits.APIKeys != plan.Unlimited && int(n) >= p.Limits.APIKeys {
-		return Created{}, CapError(s.plans, p.ID, int(n))
 	}
 	row, err := q.APIKeyCreate(ctx, dbq.APIKeyCreateParams{
 		WorkspaceID: workspaceID, CreatedBy: createdBy, Name: name, Prefix: Display(secret), Hash: hash[:],
@@ -305,6 +296,25 @@ func (s *Service) CreateTx(ctx context.Context, tx pgx.Tx, workspaceID uuid.UUID
 		return Created{}, err
 	}
 	return Created{Key: toKey(row), Secret: secret}, nil
+}
+
+// CheckCap returns a forbidden error when the workspace's plan allows no more
+// active keys. Through a transaction's q it locks the workspace's row, which
+// serialises concurrent creates against the cap.
+func (s *Service) CheckCap(ctx context.Context, q *dbq.Queries, workspaceID uuid.UUID) error {
+	ws, err := q.WorkspaceGetForUpdate(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	p := s.plans.Get(plan.ID(ws.Plan))
+	n, err := q.APIKeyCountActive(ctx, dbq.APIKeyCountActiveParams{WorkspaceID: workspaceID, Now: s.now()})
+	if err != nil {
+		return err
+	}
+	if p.Limits.APIKeys != plan.Unlimited && int(n) >= p.Limits.APIKeys {
+		return CapError(s.plans, p.ID, int(n))
+	}
+	return nil
 }
 
 // CapError explains that plan p allows no more than its active keys. After a

@@ -20,11 +20,13 @@ import (
 type ActorKind string
 
 // Actor kinds. A person is a user; Stripe acts through webhooks; the system through
-// admin commands and background work.
+// admin commands and background work; a device through the device sign-in.
 const (
 	ActorUser   ActorKind = "user"
 	ActorStripe ActorKind = "stripe"
 	ActorSystem ActorKind = "system"
+	// ActorDevice is a device (the extension) signing in, before it has a key.
+	ActorDevice ActorKind = "device"
 )
 
 // Actor is who caused a change and from where.

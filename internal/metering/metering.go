@@ -147,6 +147,12 @@ func (s *Service) AllowDashboardSearch(ctx context.Context, workspaceID uuid.UUI
 	return s.limiter.Allow(ctx, Subject{Scope: ScopeDashboardSearch, ID: workspaceID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
 }
 
+// AllowActivate takes one device sign-in code lookup or decision from the person's
+// budget (ActivateLimit).
+func (s *Service) AllowActivate(ctx context.Context, userID uuid.UUID) Decision {
+	return s.limiter.Allow(ctx, Subject{Scope: ScopeActivate, ID: userID}, ActivateLimit)
+}
+
 // AllowForm takes one submission of the log-in or sign-up form (scope ScopeLogin
 // or ScopeSignup) from ip's budget (its /64 for IPv6, see ClientKey).
 func (s *Service) AllowForm(ctx context.Context, scope Scope, ip string) Decision {

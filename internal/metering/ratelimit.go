@@ -28,9 +28,10 @@ const (
 	ScopeLogin                            // an IP posting the log-in form
 	ScopeSignup                           // an IP posting the sign-up form
 	ScopeDashboardSearch                  // a workspace searching from the dashboard, at its plan's per-minute rate
+	ScopeActivate                         // a signed-in person looking up or deciding device sign-in codes
 )
 
-var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search"}
+var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search", ScopeActivate: "activate"}
 
 func (s Scope) String() string { return scopeNames[s] }
 
@@ -65,6 +66,10 @@ func PerDay(n int) Limit { return Limit{Rate: n, Period: 24 * time.Hour, Burst: 
 var (
 	LoginLimit  = PerMinute(30)
 	SignupLimit = Limit{Rate: 60, Period: time.Hour, Burst: 30, Window: "hour"}
+	// ActivateLimit bounds how many device sign-in pages (a code looked up or
+	// decided) one person may load: 30 at once, 60 an hour. Plenty for typos and
+	// several devices, far too few to find someone else's waiting code among 20^8.
+	ActivateLimit = Limit{Rate: 60, Period: time.Hour, Burst: 30, Window: "hour"}
 )
 
 // Decision is the outcome of one rate-limit check.

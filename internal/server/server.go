@@ -32,6 +32,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/device"
 	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
@@ -49,6 +50,7 @@ type Server struct {
 	echo      *echo.Echo
 	listener  *db.Listener
 	keys      *apikey.Service
+	devices   *device.Service
 	retrieval *retrieval.Service
 	meter     *metering.Service
 	registry  *prometheus.Registry
@@ -150,9 +152,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.closers = append(s.closers, closeIndex)
-	api.New(api.Deps{Keys: s.keys, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins, Log: log}).Routes(e)
+	s.devices = device.NewService(pool, s.keys, workspaces)
+	api.New(api.Deps{
+		Keys: s.keys, Devices: s.devices, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins,
+		BaseURL: cfg.BaseURL, Log: log,
+	}).Routes(e)
 	web.New(web.Deps{
-		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Meter: meter,
+		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Devices: s.devices, Meter: meter,
 		Billing: bill, Retrieval: s.retrieval,
 	}).Routes(e)
 
@@ -288,8 +294,9 @@ func (s *Server) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// housekeeping deletes expired sessions, old login failures, expired emailed links
-// and the old secrets of rolled keys whose grace is long over, every interval.
+// housekeeping deletes expired sessions, old login failures, expired emailed links,
+// the old secrets of rolled keys whose grace is long over and stale device
+// sign-ins, every interval.
 // Every replica runs it; the deletes are idempotent, so that is harmless.
 func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -311,6 +318,9 @@ func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval
 		}
 		if err := s.keys.PruneRolled(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("housekeeping: prune rolled key secrets", "err", err)
+		}
+		if err := s.devices.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: prune device sign-ins", "err", err)
 		}
 	}
 }

@@ -43,6 +43,10 @@ var routeAccess = map[string]string{
 	"POST /verify-email/resend": signedIn,
 	"GET /docs":                 anyone,
 
+	// Device sign-in: the chosen workspace's role is checked by the device service.
+	"GET /activate":  signedIn,
+	"POST /activate": signedIn,
+
 	"GET /dashboard":                   workspace.RoleViewer,
 	"GET /dashboard/keys":              workspace.RoleMember,
 	"POST /dashboard/keys":             workspace.RoleMember,

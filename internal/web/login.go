@@ -48,9 +48,11 @@ func nextParam(c echo.Context) string {
 	return ""
 }
 
-// safeNext allows only same-site dashboard paths as a post-login destination.
+// safeNext allows only same-site dashboard paths, and the device sign-in page a
+// device's link opens, as a post-login destination.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/dashboard") && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
+	page := strings.HasPrefix(next, "/dashboard") || next == "/activate" || strings.HasPrefix(next, "/activate?")
+	if page && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
 		return next
 	}
 	return "/dashboard"

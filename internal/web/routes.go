@@ -23,6 +23,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub.GET("/verify-email/:token", h.verifyEmail)
 	pub.POST("/verify-email/resend", h.resendVerification)
 	pub.GET("/docs", h.showDocs)
+	pub.GET("/activate", h.showActivate)
+	pub.POST("/activate", h.activate)
 
 	dash := pub.Group("/dashboard")
 	dash.GET("", h.showOverview)

@@ -13,6 +13,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/device"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/workspace"
@@ -29,6 +30,7 @@ type Deps struct {
 	Auth         *auth.Service
 	Workspaces   *workspace.Service
 	Keys         *apikey.Service
+	Devices      *device.Service
 	Billing      *billing.Service
 	Meter        *metering.Service
 	Retrieval    *retrieval.Service

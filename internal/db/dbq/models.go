@@ -91,6 +91,24 @@ type ChunkVector struct {
 	Embedding   []byte
 }
 
+type DeviceAuthorization struct {
+	ID              uuid.UUID
+	DeviceHash      []byte
+	UserHash        []byte
+	ClientName      string
+	Ip              string
+	UserAgent       string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	IntervalSeconds int32
+	LastPolledAt    *time.Time
+	Status          string
+	WorkspaceID     *uuid.UUID
+	DecidedBy       *uuid.UUID
+	DecidedAt       *time.Time
+	KeyID           *uuid.UUID
+}
+
 type Document struct {
 	WorkspaceID uuid.UUID
 	ID          string
