@@ -23,6 +23,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/audit"
+	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/onetime"
@@ -236,7 +237,10 @@ func (s *Service) Decide(ctx context.Context, userID uuid.UUID, userCode string,
 		if approve {
 			status, action, wsID = "approved", audit.DeviceApproved, &ws.ID
 			// Refuse now rather than at the device's next poll: the person can still
-			// revoke a key or pick another workspace.
+			// verify their email, revoke a key or pick another workspace.
+			if err := auth.RequireVerifiedTx(ctx, q, userID); err != nil {
+				return err
+			}
 			if err := s.keys.CheckCap(ctx, q, ws.ID); err != nil {
 				return err
 			}

@@ -44,8 +44,12 @@ func TestNormalizeUserCode(t *testing.T) {
 func TestConcurrentPollsIssueOneKey(t *testing.T) {
 	pool, _ := dbtest.NewPool(t)
 	ctx := context.Background()
-	u, ws, err := auth.NewService(pool).SignUp(ctx, "racer@example.com", "correct horse battery")
+	users := auth.NewService(pool)
+	u, ws, err := users.SignUp(ctx, "racer@example.com", "correct horse battery")
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.MarkVerified(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	keys := apikey.NewService(pool, plan.Default(), slog.New(slog.DiscardHandler))
