@@ -229,6 +229,8 @@ type DocumentRow struct {
 	URL     string
 	Chunks  int
 	Created string
+	// Failed is why the document could not be indexed ("" when it is searchable).
+	Failed string
 }
 
 // SearchResult is one matching passage.

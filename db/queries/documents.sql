@@ -32,12 +32,21 @@ SELECT id, created_at FROM documents
 WHERE workspace_id = @workspace_id AND id = ANY(@ids::text[])
 FOR UPDATE;
 
+-- name: DocumentHashes :many
+-- What a batch's documents hold now, to tell which are unchanged: read without
+-- locks, since a document changed meanwhile is simply replaced after it.
+SELECT id, content_hash, chunks, status FROM documents
+WHERE workspace_id = @workspace_id AND id = ANY(@ids::text[]);
+
 -- name: DocumentInsertMany :exec
-INSERT INTO documents (workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at)
-SELECT @workspace_id, d.id, d.title, d.url, d.metadata, d.text, d.chunks, coalesce(d.created_at, now()), now()
+INSERT INTO documents (workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at,
+                       status, status_reason, content_hash)
+SELECT @workspace_id, d.id, d.title, d.url, d.metadata, d.text, d.chunks, coalesce(d.created_at, now()), now(),
+       d.status, d.status_reason, nullif(d.content_hash, ''::bytea)
 FROM (SELECT unnest(@ids::text[]) AS id, unnest(@titles::text[]) AS title, unnest(@urls::text[]) AS url,
              unnest(@metadata::jsonb[]) AS metadata, unnest(@texts::text[]) AS text, unnest(@chunks::int[]) AS chunks,
-             unnest(@created_at::timestamptz[]) AS created_at) AS d;
+             unnest(@created_at::timestamptz[]) AS created_at, unnest(@statuses::text[]) AS status,
+             unnest(@reasons::text[]) AS status_reason, unnest(@hashes::bytea[]) AS content_hash) AS d;
 
 -- name: DocumentDeleteMany :exec
 DELETE FROM documents WHERE workspace_id = @workspace_id AND id = ANY(@ids::text[]);
@@ -47,7 +56,7 @@ SELECT * FROM documents WHERE workspace_id = @workspace_id AND id = @id::text;
 
 -- name: DocumentList :many
 -- Newest first; the cursor is the last row's (created_at, id).
-SELECT workspace_id, id, title, url, metadata, chunks, created_at, updated_at FROM documents
+SELECT workspace_id, id, title, url, metadata, chunks, created_at, updated_at, status, status_reason FROM documents
 WHERE workspace_id = @workspace_id
   AND (sqlc.narg(after_created)::timestamptz IS NULL OR (created_at, id) < (sqlc.narg(after_created)::timestamptz, @after_id::text))
 ORDER BY created_at DESC, id DESC

@@ -18,8 +18,11 @@ type upsertResponse struct {
 }
 
 type storedJSON struct {
-	ID     string `json:"id"`
-	Chunks int    `json:"chunks"`
+	ID        string `json:"id"`
+	Chunks    int    `json:"chunks"`
+	Unchanged bool   `json:"unchanged"`
+	Status    string `json:"status"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 type documentJSON struct {
@@ -28,6 +31,8 @@ type documentJSON struct {
 	URL       string         `json:"url"`
 	Metadata  map[string]any `json:"metadata"`
 	Chunks    int            `json:"chunks"`
+	Status    string         `json:"status"`
+	Reason    string         `json:"reason,omitempty"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
 	Text      *string        `json:"text,omitempty"`
@@ -97,7 +102,7 @@ func (a *API) upsertDocuments(c echo.Context) error {
 	}
 	resp := upsertResponse{Documents: make([]storedJSON, len(stored))}
 	for i, s := range stored {
-		resp.Documents[i] = storedJSON{ID: s.ID, Chunks: s.Chunks}
+		resp.Documents[i] = storedJSON{ID: s.ID, Chunks: s.Chunks, Unchanged: s.Unchanged, Status: s.Status, Reason: s.Reason}
 	}
 	return c.JSON(http.StatusOK, resp)
 }
@@ -149,7 +154,7 @@ func (a *API) deleteDocument(c echo.Context) error {
 
 func toDocumentJSON(d retrieval.Document, withText bool) documentJSON {
 	j := documentJSON{
-		ID: d.ID, Title: d.Title, URL: d.URL, Metadata: d.Metadata, Chunks: d.Chunks,
+		ID: d.ID, Title: d.Title, URL: d.URL, Metadata: d.Metadata, Chunks: d.Chunks, Status: d.Status, Reason: d.Reason,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	if j.Metadata == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -18,7 +19,8 @@ import (
 // Limits of the public contract (shared/API.md) that requests are held to.
 const (
 	maxBatch         = 100
-	maxTextBytes     = 1 << 20
+	maxTextBytes     = retrieval.MaxTextBytes
+	maxHTMLBytes     = 5 << 20
 	maxMetadataKeys  = 40
 	maxMetadataBytes = 8 << 10
 	maxTitleLen      = 1000
@@ -258,15 +260,35 @@ func parseDocument(raw []byte, path string) (retrieval.DocumentInput, error) {
 		}
 		d.ID = id
 	}
-	if d.Text, _, err = o.str("text", true); err != nil {
+	text, hasText, err := o.str("text", false)
+	if err != nil {
+		return d, err
+	}
+	page, hasHTML, err := o.str("html", false)
+	if err != nil {
 		return d, err
 	}
 	switch {
-	case len(d.Text) > maxTextBytes:
+	case hasText && hasHTML:
+		return d, apperr.Field(path+".html", "send either text or html, not both")
+	case hasHTML:
+		switch {
+		case len(page) > maxHTMLBytes:
+			return d, &apperr.Error{Code: apperr.TooLarge, Field: path + ".html",
+				Message: fmt.Sprintf("%s.html: at most 5 MiB of html per document; this one has %d bytes", path, len(page))}
+		case strings.TrimSpace(page) == "":
+			return d, apperr.Field(path+".html", "must contain the page's html")
+		}
+		d.HTML = page
+	case !hasText:
+		return d, apperr.Field(path+".text", "is required (or send a page as html with its url)")
+	case len(text) > maxTextBytes:
 		return d, &apperr.Error{Code: apperr.TooLarge, Field: path + ".text",
-			Message: fmt.Sprintf("%s.text: at most 1 MiB of text per document; this one has %d bytes", path, len(d.Text))}
-	case strings.TrimSpace(d.Text) == "":
+			Message: fmt.Sprintf("%s.text: at most 1 MiB of text per document; this one has %d bytes", path, len(text))}
+	case strings.TrimSpace(text) == "":
 		return d, apperr.Field(path+".text", "must contain some text")
+	default:
+		d.Text = text
 	}
 	if d.Title, _, err = o.str("title", false); err != nil {
 		return d, err
@@ -280,6 +302,12 @@ func parseDocument(raw []byte, path string) (retrieval.DocumentInput, error) {
 	}
 	if len(d.URL) > maxURLLen || strings.ContainsFunc(d.URL, unicode.IsControl) {
 		return d, apperr.Field(path+".url", "must be a URL of at most %d characters without control characters", maxURLLen)
+	}
+	if hasHTML {
+		// The page's address resolves its links and, without an id, names it.
+		if u, err := url.Parse(d.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return d, apperr.Field(path+".url", "is required with html: the page's http or https address")
+		}
 	}
 	if md := o.raw("metadata"); md != nil {
 		if d.Metadata, err = parseMetadata(md, path+".metadata"); err != nil {

@@ -1,13 +1,14 @@
 package retrieval
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,10 +20,24 @@ import (
 	"github.com/cairn-dev/cairn/internal/plan"
 )
 
+// Document statuses.
+const (
+	// StatusIndexed: stored, chunked, embedded and searchable.
+	StatusIndexed = "indexed"
+	// StatusFailed: saved, but nothing could be indexed; Reason says why.
+	StatusFailed = "failed"
+)
+
 // Stored is what an upsert reports per document.
 type Stored struct {
 	ID     string
 	Chunks int
+	// Unchanged is set when the document already held exactly this content: it
+	// was neither written nor embedded again.
+	Unchanged bool
+	Status    string
+	// Reason says why a document failed.
+	Reason string
 }
 
 // Document is a stored document; Text is only filled by Get.
@@ -33,61 +48,127 @@ type Document struct {
 	Metadata  map[string]any
 	Chunks    int
 	Text      string
+	Status    string
+	Reason    string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
-// Upsert stores the documents, replacing any with the same id, in one transaction:
-// either all of them are stored, chunked, embedded and indexed, or none is. It
-// returns forbidden when the plan's document cap would be passed (before any
-// chunking or embedding, and before the quota is taken) and unavailable (nothing
-// stored) when the embedder or the vector index fails.
+// prepared is one document of an upsert on its way in.
+type prepared struct {
+	DocumentInput
+	metadata []byte
+	hash     []byte
+	chunks   []string
+	// failed is the reason nothing of it can be indexed (a page without readable text).
+	failed string
+}
+
+// Upsert stores the documents, replacing any with the same id, and reports each
+// one's outcome in order. A document without an id gets one derived from its
+// canonical URL (so saving a page again replaces it), or a random one without a
+// URL. A page sent as HTML is reduced to its readable text and title; one with
+// none is saved as failed with the reason, keeping any earlier version of it. A
+// document that already holds exactly this content is left alone: no write, no
+// embedding (Unchanged).
+//
+// Everything else is one transaction: either all of it is stored, chunked,
+// embedded and indexed, or none is. It returns forbidden when the plan's document
+// cap would be passed (before any reading, chunking or embedding, and before the
+// quota is taken) and unavailable (nothing stored) when the embedder or the
+// vector index fails.
 func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([]Stored, error) {
+	docs, err := assignIDs(docs)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.checkDocumentCap(ctx, c, docs); err != nil {
 		return nil, err
 	}
 	if err := c.take(ctx); err != nil {
 		return nil, err
 	}
-	type prepared struct {
-		DocumentInput
-		chunks   []string
-		metadata []byte
+	emb, err := s.embedderFor(ctx, c)
+	if err != nil {
+		return nil, err
 	}
 	batch := make([]prepared, len(docs))
-	var texts []string
+	ids := make([]string, len(docs))
 	for i, d := range docs {
-		if d.ID == "" {
-			d.ID = "doc_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+		ids[i] = d.ID
+		p := prepared{DocumentInput: d}
+		if d.HTML != "" {
+			page, err := ExtractPage(d.HTML, d.URL)
+			if err != nil {
+				p.failed = err.Error()
+			}
+			p.Text, p.HTML = page.Text, ""
+			if p.Title == "" {
+				p.Title = truncateRunes(page.Title, maxTitleRunes-1)
+			}
 		}
 		md := d.Metadata
 		if md == nil {
 			md = map[string]any{}
 		}
-		mdJSON, err := json.Marshal(md)
-		if err != nil {
+		if p.metadata, err = json.Marshal(md); err != nil {
 			return nil, fmt.Errorf("retrieval: encode metadata: %w", err)
 		}
-		batch[i] = prepared{DocumentInput: d, chunks: s.chunker.Split(d.Text), metadata: mdJSON}
-		for _, ch := range batch[i].chunks {
-			texts = append(texts, embedText(d.Title, ch))
+		if p.failed == "" {
+			p.hash = contentHash(emb.Model(), s.chunker, p.DocumentInput, p.metadata)
+		}
+		batch[i] = p
+	}
+
+	// What is stored already: unchanged documents are answered from it, and a
+	// failed page does not replace an earlier version that worked.
+	current, err := s.q.DocumentHashes(ctx, dbq.DocumentHashesParams{WorkspaceID: c.WorkspaceID, Ids: ids})
+	if err != nil {
+		return nil, fmt.Errorf("retrieval: read stored documents: %w", err)
+	}
+	stored := make(map[string]dbq.DocumentHashesRow, len(current))
+	for _, r := range current {
+		stored[r.ID] = r
+	}
+	out := make([]Stored, len(batch))
+	var write []prepared
+	var texts []string
+	for i, d := range batch {
+		cur, exists := stored[d.ID]
+		switch {
+		case d.failed != "" && exists:
+			out[i] = Stored{ID: d.ID, Chunks: int(cur.Chunks), Status: StatusFailed, Reason: d.failed + "; the version saved before is kept"}
+		case d.failed != "":
+			out[i] = Stored{ID: d.ID, Status: StatusFailed, Reason: d.failed}
+			write = append(write, d)
+		case exists && cur.Status == StatusIndexed && bytes.Equal(cur.ContentHash, d.hash):
+			out[i] = Stored{ID: d.ID, Chunks: int(cur.Chunks), Unchanged: true, Status: StatusIndexed}
+		default:
+			d.chunks = s.chunker.Split(d.Text)
+			for _, ch := range d.chunks {
+				texts = append(texts, embedText(d.Title, ch))
+			}
+			out[i] = Stored{ID: d.ID, Chunks: len(d.chunks), Status: StatusIndexed}
+			write = append(write, d)
 		}
 	}
-
-	// Embedding is the slow, fallible network step: it happens before anything is written.
-	emb, err := s.embedderFor(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	vectors, err := emb.Embed(ctx, texts)
-	if err != nil {
-		return nil, dependency(err, "embedding service")
-	}
-	if len(vectors) != len(texts) {
-		return nil, dependency(fmt.Errorf("embedder returned %d vectors for %d texts", len(vectors), len(texts)), "embedding service")
+	if len(write) == 0 {
+		return out, nil
 	}
 
-	out := make([]Stored, len(batch))
+	// Embedding is the slow, fallible network step: it happens before anything is
+	// written, and not at all when nothing changed.
+	var vectors [][]float32
+	if len(texts) > 0 {
+		if vectors, err = emb.Embed(ctx, texts); err != nil {
+			return nil, dependency(err, "embedding service")
+		}
+		if len(vectors) != len(texts) {
+			return nil, dependency(fmt.Errorf("embedder returned %d vectors for %d texts", len(vectors), len(texts)), "embedding service")
+		}
+	}
+	batch = write
+
 	var replaced []int64 // chunks whose vectors go once the transaction commits
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
@@ -107,6 +188,17 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		for _, e := range existing {
 			created[e.ID] = e.CreatedAt
 		}
+		// A failed page saved meanwhile under an id that now exists keeps what is there.
+		kept := map[string]bool{}
+		batch = slices.DeleteFunc(batch, func(d prepared) bool {
+			_, exists := created[d.ID]
+			if d.failed != "" && exists {
+				kept[d.ID] = true
+				return true
+			}
+			return false
+		})
+		existing = slices.DeleteFunc(existing, func(e dbq.DocumentExistingRow) bool { return kept[e.ID] })
 		added := len(batch) - len(existing)
 		if limit := s.plans.Get(c.Plan).Limits.Documents; added > 0 && limit != plan.Unlimited && int(st.Documents)+added > limit {
 			// Replacing never adds, so a workspace over its cap after a downgrade can still update what it has.
@@ -127,6 +219,13 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 			p.Metadata = append(p.Metadata, d.metadata)
 			p.Texts = append(p.Texts, d.Text)
 			p.Chunks = append(p.Chunks, int32(len(d.chunks)))
+			status, reason := StatusIndexed, ""
+			if d.failed != "" {
+				status, reason = StatusFailed, d.failed
+			}
+			p.Statuses = append(p.Statuses, status)
+			p.Reasons = append(p.Reasons, reason)
+			p.Hashes = append(p.Hashes, d.hash)
 			t, ok := created[d.ID]
 			if !ok {
 				t = time.Now()
@@ -193,13 +292,12 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		// The index is written last, inside the transaction: if it fails, nothing was
 		// stored. Vectors it took before failing name chunk ids that will never exist,
 		// and searches only return chunks PostgreSQL has.
-		if err := s.index.Upsert(ctx, c.WorkspaceID, emb.Model(), vs); err != nil {
-			return dependency(err, "vector index")
+		if len(vs) > 0 {
+			if err := s.index.Upsert(ctx, c.WorkspaceID, emb.Model(), vs); err != nil {
+				return dependency(err, "vector index")
+			}
 		}
 		replaced = oldIDs
-		for i, d := range batch {
-			out[i] = Stored{ID: d.ID, Chunks: len(d.chunks)}
-		}
 		return nil
 	})
 	if err != nil {
@@ -373,7 +471,7 @@ func (s *Service) Get(ctx context.Context, workspaceID uuid.UUID, id string) (Do
 	}
 	return Document{
 		ID: r.ID, Title: r.Title, URL: r.Url, Metadata: decodeMetadata(r.Metadata), Chunks: int(r.Chunks),
-		Text: r.Text, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Text: r.Text, Status: r.Status, Reason: r.StatusReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}, nil
 }
 
@@ -400,7 +498,7 @@ func (s *Service) List(ctx context.Context, workspaceID uuid.UUID, limit int, cu
 		}
 		docs = append(docs, Document{
 			ID: r.ID, Title: r.Title, URL: r.Url, Metadata: decodeMetadata(r.Metadata), Chunks: int(r.Chunks),
-			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+			Status: r.Status, Reason: r.StatusReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		})
 	}
 	return docs, next, nil

@@ -28,11 +28,13 @@ const (
 	Keyword  Mode = "keyword"
 )
 
-// DocumentInput is one validated document of an upsert.
+// DocumentInput is one validated document of an upsert: Text, or a page's HTML
+// (with its URL) to read the text and title from.
 type DocumentInput struct {
-	ID       string // empty: one is generated
+	ID       string // empty: derived from the canonical URL when there is one, else generated
 	Text     string
-	Title    string
+	HTML     string
+	Title    string // empty with HTML: the page's own title
 	URL      string
 	Metadata map[string]any // string, float64 or bool values
 }

@@ -87,6 +87,7 @@ func (h *Handler) renderDocuments(c echo.Context, d views.Documents) error {
 	for _, doc := range docs {
 		d.Docs = append(d.Docs, views.DocumentRow{
 			ID: doc.ID, Title: doc.Title, URL: doc.URL, Chunks: doc.Chunks, Created: formatTime(&doc.CreatedAt),
+			Failed: doc.Reason,
 		})
 	}
 	return render(c, http.StatusOK, views.DocumentsPage(h.shell(c, "Documents", "documents"), d))

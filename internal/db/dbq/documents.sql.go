@@ -100,7 +100,7 @@ func (q *Queries) DocumentExisting(ctx context.Context, arg DocumentExistingPara
 }
 
 const documentGet = `-- name: DocumentGet :one
-SELECT workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at FROM documents WHERE workspace_id = $1 AND id = $2::text
+SELECT workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at, status, status_reason, content_hash FROM documents WHERE workspace_id = $1 AND id = $2::text
 `
 
 type DocumentGetParams struct {
@@ -121,16 +121,66 @@ func (q *Queries) DocumentGet(ctx context.Context, arg DocumentGetParams) (Docum
 		&i.Chunks,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.Status,
+		&i.StatusReason,
+		&i.ContentHash,
 	)
 	return i, err
 }
 
+const documentHashes = `-- name: DocumentHashes :many
+SELECT id, content_hash, chunks, status FROM documents
+WHERE workspace_id = $1 AND id = ANY($2::text[])
+`
+
+type DocumentHashesParams struct {
+	WorkspaceID uuid.UUID
+	Ids         []string
+}
+
+type DocumentHashesRow struct {
+	ID          string
+	ContentHash []byte
+	Chunks      int32
+	Status      string
+}
+
+// What a batch's documents hold now, to tell which are unchanged: read without
+// locks, since a document changed meanwhile is simply replaced after it.
+func (q *Queries) DocumentHashes(ctx context.Context, arg DocumentHashesParams) ([]DocumentHashesRow, error) {
+	rows, err := q.db.Query(ctx, documentHashes, arg.WorkspaceID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DocumentHashesRow{}
+	for rows.Next() {
+		var i DocumentHashesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ContentHash,
+			&i.Chunks,
+			&i.Status,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const documentInsertMany = `-- name: DocumentInsertMany :exec
-INSERT INTO documents (workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at)
-SELECT $1, d.id, d.title, d.url, d.metadata, d.text, d.chunks, coalesce(d.created_at, now()), now()
+INSERT INTO documents (workspace_id, id, title, url, metadata, text, chunks, created_at, updated_at,
+                       status, status_reason, content_hash)
+SELECT $1, d.id, d.title, d.url, d.metadata, d.text, d.chunks, coalesce(d.created_at, now()), now(),
+       d.status, d.status_reason, nullif(d.content_hash, ''::bytea)
 FROM (SELECT unnest($2::text[]) AS id, unnest($3::text[]) AS title, unnest($4::text[]) AS url,
              unnest($5::jsonb[]) AS metadata, unnest($6::text[]) AS text, unnest($7::int[]) AS chunks,
-             unnest($8::timestamptz[]) AS created_at) AS d
+             unnest($8::timestamptz[]) AS created_at, unnest($9::text[]) AS status,
+             unnest($10::text[]) AS status_reason, unnest($11::bytea[]) AS content_hash) AS d
 `
 
 type DocumentInsertManyParams struct {
@@ -142,6 +192,9 @@ type DocumentInsertManyParams struct {
 	Texts       []string
 	Chunks      []int32
 	CreatedAt   []time.Time
+	Statuses    []string
+	Reasons     []string
+	Hashes      [][]byte
 }
 
 func (q *Queries) DocumentInsertMany(ctx context.Context, arg DocumentInsertManyParams) error {
@@ -154,12 +207,15 @@ func (q *Queries) DocumentInsertMany(ctx context.Context, arg DocumentInsertMany
 		arg.Texts,
 		arg.Chunks,
 		arg.CreatedAt,
+		arg.Statuses,
+		arg.Reasons,
+		arg.Hashes,
 	)
 	return err
 }
 
 const documentList = `-- name: DocumentList :many
-SELECT workspace_id, id, title, url, metadata, chunks, created_at, updated_at FROM documents
+SELECT workspace_id, id, title, url, metadata, chunks, created_at, updated_at, status, status_reason FROM documents
 WHERE workspace_id = $1
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::text))
 ORDER BY created_at DESC, id DESC
@@ -174,14 +230,16 @@ type DocumentListParams struct {
 }
 
 type DocumentListRow struct {
-	WorkspaceID uuid.UUID
-	ID          string
-	Title       string
-	Url         string
-	Metadata    []byte
-	Chunks      int32
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	WorkspaceID  uuid.UUID
+	ID           string
+	Title        string
+	Url          string
+	Metadata     []byte
+	Chunks       int32
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Status       string
+	StatusReason string
 }
 
 // Newest first; the cursor is the last row's (created_at, id).
@@ -208,6 +266,8 @@ func (q *Queries) DocumentList(ctx context.Context, arg DocumentListParams) ([]D
 			&i.Chunks,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Status,
+			&i.StatusReason,
 		); err != nil {
 			return nil, err
 		}

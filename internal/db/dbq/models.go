@@ -110,15 +110,18 @@ type DeviceAuthorization struct {
 }
 
 type Document struct {
-	WorkspaceID uuid.UUID
-	ID          string
-	Title       string
-	Url         string
-	Metadata    []byte
-	Text        string
-	Chunks      int32
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	WorkspaceID  uuid.UUID
+	ID           string
+	Title        string
+	Url          string
+	Metadata     []byte
+	Text         string
+	Chunks       int32
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	Status       string
+	StatusReason string
+	ContentHash  []byte
 }
 
 type LoginFailure struct {
