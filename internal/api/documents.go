@@ -22,7 +22,7 @@ type storedJSON struct {
 	Chunks    int    `json:"chunks"`
 	Unchanged bool   `json:"unchanged"`
 	Status    string `json:"status"`
-	Reason    string `json:"reason,omitempty"`
+	Reason    string `json:"reason"`
 }
 
 type documentJSON struct {
@@ -32,7 +32,7 @@ type documentJSON struct {
 	Metadata  map[string]any `json:"metadata"`
 	Chunks    int            `json:"chunks"`
 	Status    string         `json:"status"`
-	Reason    string         `json:"reason,omitempty"`
+	Reason    string         `json:"reason"`
 	CreatedAt time.Time      `json:"created_at"`
 	UpdatedAt time.Time      `json:"updated_at"`
 	Text      *string        `json:"text,omitempty"`
