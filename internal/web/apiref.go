@@ -473,7 +473,7 @@ func (b refBuilder) example(s *oaSchema, depth int) any {
 	if len(s.Enum) > 0 {
 		return s.Enum[0]
 	}
-	if len(s.OneOf) > 0 {
+	if len(s.OneOf) > 0 && len(s.Type) == 0 {
 		return b.example(s.OneOf[0], depth+1)
 	}
 	t := ""
@@ -486,7 +486,13 @@ func (b refBuilder) example(s *oaSchema, depth int) any {
 	switch t {
 	case "object":
 		m := map[string]any{}
-		for _, name := range s.Required {
+		required := s.Required
+		if len(s.OneOf) > 0 {
+			// An object whose alternatives only say which fields it needs (text, or
+			// html with url): the first alternative's.
+			required = append(append([]string(nil), required...), b.resolve(s.OneOf[0]).Required...)
+		}
+		for _, name := range required {
 			if p, ok := s.Properties.get(name); ok {
 				m[name] = b.example(p, depth+1)
 			}
