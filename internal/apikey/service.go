@@ -28,7 +28,9 @@ import (
 // ChannelRevoked is the NOTIFY channel for revocations; its payload is the hex SHA-256 of a key.
 const ChannelRevoked = "cairn_key_revoked"
 
-// Principal is who an API request acts as: a key and its workspace.
+// Principal is who an API request acts as: a key, its workspace and the member who
+// made it, whose role the key carries. It is comparable, so callers may key caches
+// on it: any change to what it says makes a different value.
 type Principal struct {
 	KeyID         uuid.UUID
 	KeyName       string
@@ -36,6 +38,13 @@ type Principal struct {
 	WorkspaceID   uuid.UUID
 	WorkspaceName string
 	Plan          plan.ID
+	// CreatorID and CreatorEmail name the member who made the key; both are zero
+	// for a key made by an operator (cairn admin create-key), which acts for the
+	// workspace with the owner's role.
+	CreatorID    uuid.UUID
+	CreatorEmail string
+	// Role is the creator's role in the workspace.
+	Role string
 }
 
 // Key is an API key as listed in the dashboard; the key itself is never kept.
@@ -46,6 +55,10 @@ type Key struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// CreatedBy is the member who made the key (uuid.Nil: an operator);
+	// CreatorEmail is their address while their account exists.
+	CreatedBy    uuid.UUID
+	CreatorEmail string
 }
 
 // Created is a newly minted key; Secret is shown once and then forgotten.
@@ -62,7 +75,7 @@ type Service struct {
 	plans plan.Table
 	log   *slog.Logger
 
-	cache sync.Map // [32]byte -> Principal
+	cache sync.Map // [32]byte -> cached
 	// gen counts invalidations, so a lookup that raced with one does not cache a stale entry.
 	gen atomic.Uint64
 
@@ -92,7 +105,7 @@ func (s *Service) Subscribe(l *db.Listener) {
 		}
 		s.gen.Add(1)
 		s.cache.Range(func(k, v any) bool {
-			if v.(Principal).WorkspaceID == id {
+			if v.(cached).p.WorkspaceID == id {
 				s.cache.Delete(k)
 			}
 			return true
@@ -194,19 +207,51 @@ func (s *Service) List(ctx context.Context, workspaceID uuid.UUID) ([]Key, error
 	}
 	keys := make([]Key, len(rows))
 	for i, r := range rows {
+		keys[i] = toKey(dbq.ApiKey{
+			ID: r.ID, WorkspaceID: r.WorkspaceID, CreatedBy: r.CreatedBy, Name: r.Name, Prefix: r.Prefix,
+			CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt,
+		})
+		if r.CreatorEmail != nil {
+			keys[i].CreatorEmail = *r.CreatorEmail
+		}
+	}
+	return keys, nil
+}
+
+// ListActiveByCreator returns the active keys userID made in the workspace: what
+// removing them would revoke.
+func (s *Service) ListActiveByCreator(ctx context.Context, workspaceID, userID uuid.UUID) ([]Key, error) {
+	rows, err := s.q.APIKeyListActiveByCreator(ctx, dbq.APIKeyListActiveByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
+	if err != nil {
+		return nil, fmt.Errorf("apikey: list by creator: %w", err)
+	}
+	keys := make([]Key, len(rows))
+	for i, r := range rows {
 		keys[i] = toKey(r)
 	}
 	return keys, nil
 }
 
-// Revoke revokes the workspace's key id; every replica refuses it once the
-// transaction's NOTIFY arrives. It returns not_found for another workspace's key or
-// one already revoked.
-func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *uuid.UUID) error {
+// Revoke revokes the workspace's key id on behalf of userID, whose role in the
+// workspace is ws.Role: admins and owners revoke any key, others only the keys
+// they made (forbidden otherwise). Every replica refuses the key once the
+// transaction's NOTIFY arrives. It returns not_found for another workspace's key
+// or one already revoked.
+func (s *Service) Revoke(ctx context.Context, ws workspace.Workspace, id, userID uuid.UUID) error {
 	var hash []byte
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		row, err := q.APIKeyRevoke(ctx, dbq.APIKeyRevokeParams{WorkspaceID: workspaceID, ID: id})
+		key, err := q.APIKeyGet(ctx, dbq.APIKeyGetParams{WorkspaceID: ws.ID, ID: id})
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && key.RevokedAt != nil) {
+			return apperr.New(apperr.NotFound, "No active key with that id in this workspace.")
+		}
+		if err != nil {
+			return err
+		}
+		if !ws.CanManage() && (key.CreatedBy == nil || *key.CreatedBy != userID) {
+			return apperr.New(apperr.Forbidden, "Only an admin or the owner can revoke a key someone else made; you are %s.", ws.Role)
+		}
+		row, err := q.APIKeyRevoke(ctx, dbq.APIKeyRevokeParams{WorkspaceID: ws.ID, ID: id})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.NotFound, "No active key with that id in this workspace.")
 		}
@@ -214,13 +259,7 @@ func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *
 			return err
 		}
 		hash = row.Hash
-		if err := q.Notify(ctx, dbq.NotifyParams{Channel: ChannelRevoked, Payload: hex.EncodeToString(row.Hash)}); err != nil {
-			return err
-		}
-		return audit.Record(ctx, q, audit.Entry{
-			WorkspaceID: workspaceID, Action: audit.KeyRevoked, TargetKind: "api_key", TargetID: row.ID.String(),
-			Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
-		})
+		return revoked(ctx, q, row)
 	})
 	if err != nil && apperr.As(err) == nil {
 		return fmt.Errorf("apikey: revoke: %w", err)
@@ -233,35 +272,92 @@ func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *
 	return err
 }
 
+// RevokeByCreatorTx revokes every active key userID made in the workspace, inside
+// the caller's transaction (a member leaving or being removed), with an audit
+// entry each. Every replica, this one included, drops them from its cache when the
+// transaction's NOTIFYs arrive at commit. It returns the keys revoked.
+func RevokeByCreatorTx(ctx context.Context, q *dbq.Queries, workspaceID, userID uuid.UUID) ([]Key, error) {
+	rows, err := q.APIKeyRevokeByCreator(ctx, dbq.APIKeyRevokeByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
+	if err != nil {
+		return nil, fmt.Errorf("apikey: revoke by creator: %w", err)
+	}
+	keys := make([]Key, len(rows))
+	for i, row := range rows {
+		if err := revoked(ctx, q, row); err != nil {
+			return nil, err
+		}
+		keys[i] = toKey(row)
+	}
+	return keys, nil
+}
+
+// revoked tells every replica that row's key is revoked and records it.
+func revoked(ctx context.Context, q *dbq.Queries, row dbq.ApiKey) error {
+	if err := q.Notify(ctx, dbq.NotifyParams{Channel: ChannelRevoked, Payload: hex.EncodeToString(row.Hash)}); err != nil {
+		return fmt.Errorf("apikey: notify revocation: %w", err)
+	}
+	return audit.Record(ctx, q, audit.Entry{
+		WorkspaceID: row.WorkspaceID, Action: audit.KeyRevoked, TargetKind: "api_key", TargetID: row.ID.String(),
+		Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
+	})
+}
+
+// cached is what the verification cache holds per key hash: the principal, or the
+// refusal of a key whose creator is suspended (kept so a suspended key's every
+// call does not reach the database either).
+type cached struct {
+	p       Principal
+	refusal error
+}
+
 // Verify returns the principal for key: unauthorized when it is malformed, fails its
-// checksum, is unknown or revoked; unavailable when the database cannot be reached.
-// Verified keys are served from memory.
+// checksum, is unknown or revoked, or its creator is no longer a member; plan_limit
+// when its creator is suspended after a downgrade; unavailable when the database
+// cannot be reached. Verified keys are served from memory.
 func (s *Service) Verify(ctx context.Context, key string) (Principal, error) {
 	if !WellFormed(key) {
 		return Principal{}, apperr.New(apperr.Unauthorized, "The API key is malformed; keys look like ck_live_ followed by 38 letters and digits.")
 	}
 	hash := Hash(key)
-	if p, ok := s.cache.Load(hash); ok {
-		s.touch(p.(Principal).KeyID)
-		return p.(Principal), nil
+	if v, ok := s.cache.Load(hash); ok {
+		c := v.(cached)
+		if c.refusal != nil {
+			return Principal{}, c.refusal
+		}
+		s.touch(c.p.KeyID)
+		return c.p, nil
 	}
 	gen := s.gen.Load()
 	row, err := s.q.APIKeyVerify(ctx, hash[:])
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.CreatedBy != nil && row.CreatorRole == nil) {
 		return Principal{}, apperr.New(apperr.Unauthorized, "The API key is unknown or has been revoked.")
 	}
 	if err != nil {
 		return Principal{}, apperr.Unavailablef(fmt.Errorf("apikey: verify: %w", err), 5, "The service is temporarily unavailable; retry shortly.")
 	}
-	p := Principal{
+	c := cached{p: Principal{
 		KeyID: row.ID, KeyName: row.Name, KeyPrefix: row.Prefix,
 		WorkspaceID: row.WorkspaceID, WorkspaceName: row.WorkspaceName, Plan: plan.ID(row.Plan),
+		Role: workspace.RoleOwner,
+	}}
+	if row.CreatedBy != nil {
+		c.p.CreatorID, c.p.Role = *row.CreatedBy, *row.CreatorRole
+		if row.CreatorEmail != nil {
+			c.p.CreatorEmail = *row.CreatorEmail
+		}
+	}
+	if row.CreatorSuspendedAt != nil {
+		c.refusal = apperr.New(apperr.PlanLimit, "The member who created this key is suspended in %s: %s.",
+			row.WorkspaceName, workspace.SuspendedReason(s.plans, c.p.Plan))
 	}
 	if s.gen.Load() == gen {
-		s.cache.Store(hash, p)
+		s.cache.Store(hash, c)
 	}
-	s.touch(p.KeyID)
-	return p, nil
+	if c.refusal != nil {
+		return Principal{}, c.refusal
+	}
+	s.touch(c.p.KeyID)
+	return c.p, nil
 }
 
 func (s *Service) touch(id uuid.UUID) {
@@ -323,5 +419,9 @@ func (s *Service) Flush(ctx context.Context) error {
 }
 
 func toKey(r dbq.ApiKey) Key {
-	return Key{ID: r.ID, Name: r.Name, Prefix: r.Prefix, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+	k := Key{ID: r.ID, Name: r.Name, Prefix: r.Prefix, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+	if r.CreatedBy != nil {
+		k.CreatedBy = *r.CreatedBy
+	}
+	return k
 }

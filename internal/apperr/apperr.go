@@ -13,9 +13,11 @@ type Code string
 
 // Error codes, as documented in shared/API.md.
 const (
-	Invalid          Code = "invalid_request"
-	Unauthorized     Code = "unauthorized"
-	Forbidden        Code = "forbidden"
+	Invalid      Code = "invalid_request"
+	Unauthorized Code = "unauthorized"
+	Forbidden    Code = "forbidden"
+	// PlanLimit refuses a key whose creator is suspended after a downgrade.
+	PlanLimit        Code = "plan_limit"
 	NotFound         Code = "not_found"
 	Conflict         Code = "conflict"
 	TooLarge         Code = "payload_too_large"
@@ -30,6 +32,7 @@ var statuses = map[Code]int{
 	Invalid:          http.StatusBadRequest,
 	Unauthorized:     http.StatusUnauthorized,
 	Forbidden:        http.StatusForbidden,
+	PlanLimit:        http.StatusForbidden,
 	NotFound:         http.StatusNotFound,
 	Conflict:         http.StatusConflict,
 	TooLarge:         http.StatusRequestEntityTooLarge,

@@ -38,15 +38,17 @@ func (h *Handler) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return apperr.New(apperr.NotFound, "No such key.")
 	}
-	if err := h.Keys.Revoke(c.Request().Context(), ws.ID, id, &u.ID); err != nil {
+	if err := h.Keys.Revoke(c.Request().Context(), ws, id, u.ID); err != nil {
 		return err
 	}
 	h.flash(c, "Key revoked. Requests using it are refused from now on.")
 	return c.Redirect(http.StatusSeeOther, "/dashboard/keys")
 }
 
+// renderKeys shows admins and owners every key of the workspace with who made it;
+// members see the keys they made, the only ones they may revoke.
 func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
-	ws := currentWorkspace(c)
+	ws, u := currentWorkspace(c), currentUser(c)
 	keys, err := h.Keys.List(c.Request().Context(), ws.ID)
 	if err != nil {
 		return err
@@ -60,8 +62,20 @@ func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
 		k.Error = apikey.CapError(h.Config.Plans, ws.Plan, k.Active).(*apperr.Error).Message
 	}
 	for _, key := range keys {
+		if !k.CanManage && key.CreatedBy != u.ID {
+			if key.RevokedAt == nil {
+				k.OthersActive++
+			}
+			continue
+		}
+		creator := key.CreatorEmail
+		if key.CreatedBy == uuid.Nil {
+			creator = "an operator"
+		} else if creator == "" {
+			creator = "a deleted account"
+		}
 		k.Keys = append(k.Keys, views.Key{
-			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix,
+			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix, Creator: creator,
 			Created: formatTime(&key.CreatedAt), LastUsed: formatTime(key.LastUsedAt),
 			Revoked: formatTime(key.RevokedAt), IsRevoked: key.RevokedAt != nil,
 		})

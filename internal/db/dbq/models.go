@@ -90,6 +90,21 @@ type Document struct {
 	UpdatedAt   time.Time
 }
 
+type Invitation struct {
+	ID          uuid.UUID
+	WorkspaceID uuid.UUID
+	Email       string
+	Role        string
+	InvitedBy   *uuid.UUID
+	TokenHash   []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	SentAt      *time.Time
+	AcceptedAt  *time.Time
+	AcceptedBy  *uuid.UUID
+	RevokedAt   *time.Time
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
@@ -102,6 +117,7 @@ type Membership struct {
 	UserID      uuid.UUID
 	Role        string
 	CreatedAt   time.Time
+	SuspendedAt *time.Time
 }
 
 type QuotaCounter struct {
