@@ -195,4 +195,3 @@ func (s *Service) WriteCSV(ctx context.Context, ws uuid.UUID, w io.Writer) error
 	cw.Flush()
 	return cw.Error()
 }
-
