@@ -250,6 +250,22 @@ func (i *Instance) VerifyEmail(tb testing.TB, email string) {
 	}
 }
 
+// Join makes acct a member of workspaceID with role (as an accepted invitation
+// would) and returns a key acct made there.
+func (i *Instance) Join(tb testing.TB, acct Account, workspaceID uuid.UUID, role string) string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := i.Server.Pool().Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)`,
+		workspaceID, acct.UserID, role); err != nil {
+		tb.Fatalf("servertest: join: %v", err)
+	}
+	created, err := apikey.NewService(i.Server.Pool(), i.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, workspaceID, &acct.UserID, role+"'s key")
+	if err != nil {
+		tb.Fatalf("servertest: join: create key: %v", err)
+	}
+	return created.Secret
+}
+
 // Do sends an API request with key (if any) and a JSON body (if any).
 func (i *Instance) Do(tb testing.TB, method, path, key string, body string) *http.Response {
 	tb.Helper()
@@ -353,6 +369,16 @@ func (b *Browser) SignUp(email, password string) {
 	resp, body := b.Submit("/signup", "/signup", url.Values{"email": {email}, "password": {password}})
 	if resp.StatusCode != http.StatusSeeOther {
 		b.tb.Fatalf("browser: sign up %s: status %d: %s", email, resp.StatusCode, body)
+	}
+}
+
+// SwitchTo makes workspaceID the session's current workspace through the
+// sidebar's switcher.
+func (b *Browser) SwitchTo(workspaceID uuid.UUID) {
+	b.tb.Helper()
+	resp, body := b.Submit("/dashboard/settings", "/dashboard/workspaces/"+workspaceID.String()+"/switch", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		b.tb.Fatalf("browser: switch to %s: status %d: %.300s", workspaceID, resp.StatusCode, body)
 	}
 }
 

@@ -74,6 +74,8 @@ var routeAccess = map[string]string{
 	"POST /dashboard/team/members/:user_id/remove": workspace.RoleAdmin,
 	"POST /dashboard/team/leave":                   workspace.RoleViewer,
 	"POST /dashboard/team/transfer":                workspace.RoleOwner,
+	"GET /dashboard/audit":                         workspace.RoleAdmin,
+	"GET /dashboard/audit.csv":                     workspace.RoleAdmin,
 
 	// The link works signed out (it offers log-in and sign-up); accepting needs
 	// the invited person signed in, and the service checks it is them.
