@@ -83,3 +83,6 @@ UPDATE invitations SET revoked_at = now() WHERE workspace_id = @workspace_id AND
 
 -- name: InvitationAccept :exec
 UPDATE invitations SET accepted_at = now(), accepted_by = @accepted_by WHERE id = @id;
+
+-- name: MemberWorkspaceCount :one
+SELECT count(*)::int FROM memberships WHERE user_id = @user_id;

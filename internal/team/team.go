@@ -176,6 +176,12 @@ func (s *Service) Leave(ctx context.Context, ws workspace.Workspace, userID uuid
 				return err
 			}
 		}
+		// Everyone keeps a workspace to open; an account with none is deleted instead.
+		if n, err := q.MemberWorkspaceCount(ctx, userID); err != nil {
+			return err
+		} else if n <= 1 {
+			return apperr.New(apperr.Conflict, "%s is your only workspace, so you cannot leave it; to go entirely, delete your account under Settings.", ws.Name)
+		}
 		keys, err := depart(ctx, q, ws.ID, userID)
 		if err != nil {
 			return err

@@ -460,3 +460,14 @@ func (q *Queries) MemberSetRole(ctx context.Context, arg MemberSetRoleParams) er
 	_, err := q.db.Exec(ctx, memberSetRole, arg.Role, arg.WorkspaceID, arg.UserID)
 	return err
 }
+
+const memberWorkspaceCount = `-- name: MemberWorkspaceCount :one
+SELECT count(*)::int FROM memberships WHERE user_id = $1
+`
+
+func (q *Queries) MemberWorkspaceCount(ctx context.Context, userID uuid.UUID) (int32, error) {
+	row := q.db.QueryRow(ctx, memberWorkspaceCount, userID)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
