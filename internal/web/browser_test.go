@@ -206,6 +206,7 @@ func TestBrowserPagesRender(t *testing.T) {
 		{"/dashboard/usage", "Usage", "23-usage"},
 		{"/dashboard/billing", "Billing", "24-billing"},
 		{"/dashboard/team", "Team", "25-team"},
+		{"/dashboard/audit", "Audit log", "27-audit"},
 		{"/dashboard/settings", "Settings", "26-settings"},
 	} {
 		visit(p.path, p.heading, p.name)
