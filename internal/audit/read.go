@@ -23,6 +23,7 @@ var Actions = []Action{
 	MembersSuspended, MembersRestored, OwnershipTransferred,
 	PlanChanged, SubscriptionCancelled, BillingPortalOpened, DocumentDeleted, SettingsChanged,
 	DeviceCodeIssued, DeviceApproved, DeviceDenied, DeviceKeyIssued,
+	EmailVerified, EmailChanged, PasswordChanged, PasswordReset, SessionEnded, AccountDeleted, WorkspaceDeleted,
 }
 
 // Filter selects entries of one workspace's log. Zero fields do not filter.

@@ -356,6 +356,18 @@ func (s *Service) Accept(ctx context.Context, token string, userID uuid.UUID, em
 		if err := q.InvitationAccept(ctx, dbq.InvitationAcceptParams{ID: inv.ID, AcceptedBy: &userID}); err != nil {
 			return err
 		}
+		// The link reached this address and only this address may use it: that
+		// proves the address as a verification link would.
+		if n, err := q.UserMarkVerified(ctx, dbq.UserMarkVerifiedParams{ID: userID, Email: inv.Email}); err != nil {
+			return err
+		} else if n > 0 {
+			if err := audit.Record(ctx, q, audit.Entry{
+				Action: audit.EmailVerified, TargetKind: "user", TargetID: userID.String(),
+				Detail: map[string]any{"by": "invitation"},
+			}); err != nil {
+				return err
+			}
+		}
 		ws = workspace.Workspace{ID: wsRow.ID, Name: wsRow.Name, Plan: p, Role: inv.Role}
 		return audit.Record(ctx, q, audit.Entry{
 			WorkspaceID: inv.WorkspaceID, Action: audit.MemberJoined, TargetKind: "user", TargetID: userID.String(),
