@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +13,6 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
-
-// shot saves a screenshot when CAIRN_SCREENSHOTS names a directory.
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	if dir := os.Getenv("CAIRN_SCREENSHOTS"); dir != "" {
-		servertest.Screenshot(t, ctx, filepath.Join(dir, name+".png"))
-	}
-}
 
 // TestBrowserTeamStory is the issue's story in Chromium over real SMTP, on two
 // replicas: an Enterprise owner invites a member from the Team page; the email
@@ -61,7 +51,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	); err != nil {
 		t.Fatalf("owner invites: %v", err)
 	}
-	shot(t, owner, "team-01-invited")
+	servertest.Shot(t, owner, "team-01-invited")
 
 	msg := tm.mail.WaitFor(invitee, "invited", 15*time.Second)
 	link, err := url.Parse(msg.Link(t, "/invitations/"))
@@ -80,7 +70,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open the link: %v", err)
 	}
-	shot(t, member, "team-02-link")
+	servertest.Shot(t, member, "team-02-link")
 	if err := chromedp.Do(member,
 		chromedp.Click(chromedp.CSS(`[data-testid=signup]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=invitation-note]`)),
@@ -98,7 +88,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign up: %v", err)
 	}
-	shot(t, member, "team-03-accept")
+	servertest.Shot(t, member, "team-03-accept")
 	if err := chromedp.Do(member,
 		chromedp.Click(chromedp.CSS(`[data-testid=accept]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=workspace-switcher]`)),
@@ -134,9 +124,9 @@ func TestBrowserTeamStory(t *testing.T) {
 		}
 	}
 	switchTo(personal, "marie's workspace")
-	shot(t, member, "team-04-personal")
+	servertest.Shot(t, member, "team-04-personal")
 	switchTo(tm.owner.WorkspaceID, teamName)
-	shot(t, member, "team-05-team")
+	servertest.Shot(t, member, "team-05-team")
 
 	if err := chromedp.Do(member,
 		chromedp.Navigate(b.URL+"/dashboard/keys"),
@@ -161,7 +151,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	if found, err := chromedp.Run(member, chromedp.Text(chromedp.CSS(`[data-testid=search-results]`))); err != nil || !strings.Contains(found, "Radium glows") {
 		t.Fatalf("the dashboard's search found %q (%v)", found, err)
 	}
-	shot(t, member, "team-06-search")
+	servertest.Shot(t, member, "team-06-search")
 	for _, r := range []*servertest.Instance{a, b} {
 		if s, body := status(t, r, "POST", "/v1/search", key, `{"query":"what glows blue"}`); s != 200 || !strings.Contains(body, "radium") {
 			t.Fatalf("search with the member's key through %s: %d %s", r.URL, s, body)
@@ -176,7 +166,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
-	shot(t, owner, "team-07-removed")
+	servertest.Shot(t, owner, "team-07-removed")
 	select {
 	case m := <-dialogs:
 		if !strings.Contains(m, invitee) || !strings.Contains(m, "Marie's laptop") || !strings.Contains(m, key[:12]) {
@@ -210,5 +200,5 @@ func TestBrowserTeamStory(t *testing.T) {
 	if err != nil || strings.Contains(text, "Notes on radium") || strings.Contains(text, teamName) {
 		t.Fatalf("the removed member's session on A still shows the team: %v %.400s", err, text)
 	}
-	shot(t, member, "team-08-refused")
+	servertest.Shot(t, member, "team-08-refused")
 }
