@@ -9,12 +9,32 @@ type Shell struct {
 	CSRF      string
 	UserEmail string
 	Workspace Workspace
+	// Nav is the sidebar: the pages the person's role may open.
+	Nav []NavItem
+	// Workspaces are every workspace the person belongs to, for the switcher; empty
+	// when there is only the current one.
+	Workspaces []WorkspaceChoice
 	// Banners are shown above the page content (quota warnings, billing grace, …).
 	Banners []Message
 	Flash   *Message
 	// Unverified, when set, is the address the person has not verified yet: a banner
 	// says so and offers to send the link again.
 	Unverified string
+}
+
+// NavItem is one link of the sidebar.
+type NavItem struct {
+	Key, Label, Href string
+}
+
+// WorkspaceChoice is one entry of the workspace switcher.
+type WorkspaceChoice struct {
+	ID        string
+	Name      string
+	Role      string
+	PlanName  string
+	Current   bool
+	Suspended bool
 }
 
 // Workspace is the current tenant as shown in the frame.
@@ -41,6 +61,8 @@ type AuthForm struct {
 	PasswordError string
 	// Next is where a successful log-in goes (a dashboard path), kept across the form.
 	Next string
+	// Invitation names the workspace whose invitation link led here, if any.
+	Invitation string
 }
 
 // Overview is the dashboard's landing page.
@@ -69,7 +91,10 @@ type Keys struct {
 	Active        int
 	Limit         string
 	AtLimit       bool
-	CanManage     bool
+	// CanManage shows every key of the workspace with its creator; otherwise only
+	// the person's own keys are listed and OthersActive counts the rest.
+	CanManage    bool
+	OthersActive int
 }
 
 // ScopeOption is one scope's checkbox on the creation form.
@@ -80,9 +105,10 @@ type ScopeOption struct {
 
 // Key is one row of the keys table.
 type Key struct {
-	ID     string
-	Name   string
-	Prefix string
+	ID      string
+	Name    string
+	Prefix  string
+	Creator string // who made it, shown to admins
 	// Device is set for keys a device sign-in made; Name is then the device's.
 	Device  bool
 	Scopes  string
@@ -302,4 +328,100 @@ type ActivateDone struct {
 	Approved      bool
 	ClientName    string
 	WorkspaceName string
+}
+
+// Team is the Team page: members, pending invitations and what the person may do.
+type Team struct {
+	Members     []TeamMember
+	Invitations []TeamInvitation
+	// CanManage shows the invitation form and the role and remove controls.
+	CanManage bool
+	IsOwner   bool
+	// TeamPlan is false on plans without teams; UpgradePlan names the one with them.
+	TeamPlan    bool
+	UpgradePlan string
+	Seats       string // "3 of 25 seats used (2 members, 1 pending invitation)"
+	SeatsFull   bool
+	// Suspended explains, after a downgrade, who is suspended and how they come back.
+	Suspended string
+	// Transfer lists the members who can become the owner.
+	Transfer []TeamMember
+	Roles    []string // the roles an invitation or role change can give
+	// Form state of the invitation form after an error.
+	Error string
+	Email string
+	Role  string
+}
+
+// TeamMember is one row of the members table.
+type TeamMember struct {
+	UserID     string
+	Email      string
+	Role       string
+	Joined     string
+	Suspended  bool
+	ActiveKeys int
+	IsYou      bool
+	// CanChange shows the role and remove controls for this row.
+	CanChange bool
+	// RemoveConfirm is the confirmation shown before removing, listing the keys
+	// that removal revokes.
+	RemoveConfirm string
+}
+
+// TeamInvitation is one pending invitation.
+type TeamInvitation struct {
+	ID        string
+	Email     string
+	Role      string
+	InvitedBy string
+	Expires   string
+	Expired   bool
+}
+
+// InvitationView is the page behind an invitation's link.
+type InvitationView struct {
+	CSRF      string
+	Token     string
+	Workspace string
+	Role      string
+	Email     string // the invited address
+	InvitedBy string
+	Expires   string
+	// SignedInAs is the visitor's email when signed in.
+	SignedInAs string
+	// Error says why the link cannot be used (or accepting failed).
+	Error string
+}
+
+// AuditPage is the audit log page: one page of filtered entries.
+type AuditPage struct {
+	// Shown is false on plans without the audit log; the page then says the log is
+	// kept and how to see it.
+	Shown       bool
+	UpgradePlan string
+	Rows        []AuditRow
+	Actors      []string // suggestions for the actor filter
+	Actions     []string
+	Actor       string
+	Action      string
+	From        string
+	To          string
+	Error       string
+	// Older is the link to the next page of older entries; empty on the last page.
+	Older string
+	// Newest links back to the first page past it, with the same filters.
+	Newest string
+	Export string // the CSV link with the same filters
+}
+
+// AuditRow is one entry of the audit log.
+type AuditRow struct {
+	At        string
+	Actor     string
+	Action    string
+	Target    string
+	Detail    string
+	IP        string
+	UserAgent string
 }

@@ -10,7 +10,10 @@ SELECT count(*)::int FROM api_keys
 WHERE workspace_id = @workspace_id AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > @now::timestamptz);
 
 -- name: APIKeyList :many
-SELECT * FROM api_keys WHERE workspace_id = @workspace_id ORDER BY revoked_at IS NOT NULL, created_at DESC;
+SELECT k.*, u.email AS creator_email FROM api_keys k
+LEFT JOIN users u ON u.id = k.created_by
+WHERE k.workspace_id = @workspace_id
+ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC;
 
 -- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = now()
@@ -49,17 +52,26 @@ DELETE FROM api_key_rolled_secrets WHERE valid_until < now() - interval '1 day';
 -- lasts (secret_until then says until when). Both branches are index lookups on a
 -- hash; revoked keys match neither. Expiry is checked by the caller, so that it
 -- can say the key expired rather than that it is unknown.
-SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
-       NULL::timestamptz AS secret_until
+-- A key acts as its creator: their role in the workspace and whether they are
+-- suspended come with it. A creator who is no longer a member has no role (the
+-- key is refused); a key made by an operator (no creator) acts for the workspace.
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan,
+    k.created_by, u.email AS creator_email, m.role AS creator_role, m.suspended_at AS creator_suspended_at,
+    k.scopes, k.expires_at, NULL::timestamptz AS secret_until
 FROM api_keys k
 JOIN workspaces w ON w.id = k.workspace_id
+LEFT JOIN users u ON u.id = k.created_by
+LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
 WHERE k.hash = @hash::bytea AND k.revoked_at IS NULL
 UNION ALL
-SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
-       r.valid_until AS secret_until
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan,
+    k.created_by, u.email AS creator_email, m.role AS creator_role, m.suspended_at AS creator_suspended_at,
+    k.scopes, k.expires_at, r.valid_until AS secret_until
 FROM api_key_rolled_secrets r
 JOIN api_keys k ON k.id = r.key_id
 JOIN workspaces w ON w.id = k.workspace_id
+LEFT JOIN users u ON u.id = k.created_by
+LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
 WHERE r.hash = @hash::bytea AND r.valid_until > now() AND k.revoked_at IS NULL
 LIMIT 1;
 
@@ -78,3 +90,14 @@ FROM (SELECT unnest(@ids::uuid[]) AS id, unnest(@used_at::timestamptz[]) AS used
              unnest(@ips::text[]) AS ip, unnest(@user_agents::text[]) AS user_agent) AS v
 WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < v.used_at)
   AND api_keys.revoked_at IS NULL;
+
+-- name: APIKeyRevokeByCreator :many
+-- A member who leaves or is removed takes the keys they made with them.
+UPDATE api_keys SET revoked_at = now()
+WHERE workspace_id = @workspace_id AND created_by = @created_by AND revoked_at IS NULL
+RETURNING *;
+
+-- name: APIKeyListActiveByCreator :many
+SELECT * FROM api_keys
+WHERE workspace_id = @workspace_id AND created_by = @created_by AND revoked_at IS NULL
+ORDER BY created_at;

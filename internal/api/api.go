@@ -18,6 +18,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/reqctx"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
 // Deps are the services the API calls.
@@ -120,4 +121,16 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 func principal(c echo.Context) apikey.Principal {
 	p, _ := reqctx.Principal(c)
 	return p
+}
+
+// changes guards the routes that change a workspace's documents: a key acts with
+// its creator's role, and a viewer (a member demoted after making the key) reads
+// and searches but changes nothing.
+func (a *API) changes(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if p := principal(c); p.Role == workspace.RoleViewer {
+			return apperr.New(apperr.Forbidden, "This key was made by a viewer of %s; viewers read and search documents but cannot change them. Ask an admin for the member role.", p.WorkspaceName)
+		}
+		return next(c)
+	}
 }

@@ -2,8 +2,10 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"sort"
@@ -17,9 +19,11 @@ import (
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
 
+	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/retrieval/openai/openaitest"
 	"github.com/cairn-dev/cairn/internal/servertest"
+	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
 // TestMain runs the package's tests with every /v1 response they receive through
@@ -268,6 +272,36 @@ func TestEveryOperationAnswersAsDocumented(t *testing.T) {
 	expect(204, request{"DELETE", "/v1/documents/d1", free.Key, "", "", nil})
 	expect(200, request{"GET", "/v1/openapi.json", "", "", "", nil})
 	expect(200, request{"GET", "/v1/openapi.json", free.Key, "", "", nil})
+
+	// Teams: a key acts as its creator. A viewer's key reads but cannot write; a
+	// key made by an operator has no creator; once a downgrade suspends a member,
+	// their key answers 403 plan_limit on every operation.
+	ctx := context.Background()
+	team := inst.NewAccount(t, plan.Enterprise)
+	viewerKey := inst.Join(t, inst.NewAccount(t, plan.Free), team.WorkspaceID, "viewer")
+	expect(200, request{"GET", "/v1/me", viewerKey, "", "", nil})
+	expect(200, request{"GET", "/v1/documents", viewerKey, "", "", nil})
+	expect(403, request{"POST", "/v1/documents", viewerKey, js, posts["/v1/documents"], nil})
+	expect(403, request{"DELETE", "/v1/documents/x", viewerKey, "", "", nil})
+	operator, err := apikey.NewService(inst.Server.Pool(), inst.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, team.WorkspaceID, nil, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(200, request{"GET", "/v1/me", operator.Secret, "", "", nil})
+	memberKey := inst.Join(t, inst.NewAccount(t, plan.Free), team.WorkspaceID, "member")
+	if err := workspace.NewService(inst.Server.Pool(), inst.Config.Plans).SetPlan(ctx, team.WorkspaceID, plan.Pro, nil, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []request{
+		{"GET", "/v1/me", memberKey, "", "", nil}, {"GET", "/v1/usage", memberKey, "", "", nil},
+		{"GET", "/v1/documents", memberKey, "", "", nil}, {"GET", "/v1/documents/x", memberKey, "", "", nil},
+		{"DELETE", "/v1/documents/x", memberKey, "", "", nil},
+		{"POST", "/v1/documents", memberKey, js, posts["/v1/documents"], nil},
+		{"POST", "/v1/search", memberKey, js, posts["/v1/search"], nil},
+		{"POST", "/v1/answer", memberKey, js, posts["/v1/answer"], nil},
+	} {
+		expect(403, r)
+	}
 
 	// A Pro key may make one request a minute here: the second call of each is refused.
 	for _, r := range []request{

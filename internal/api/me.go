@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/retrieval"
@@ -14,6 +15,8 @@ type meResponse struct {
 	Workspace meWorkspace `json:"workspace"`
 	Key       meKey       `json:"key"`
 	Embedder  meEmbedder  `json:"embedder"`
+	// Role is what the key may do: its creator's role in the workspace.
+	Role string `json:"role"`
 }
 
 type meEmbedder struct {
@@ -36,9 +39,16 @@ type meWorkspace struct {
 }
 
 type meKey struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Prefix    string     `json:"prefix"`
+	CreatedBy *meCreator `json:"created_by"`
+}
+
+// meCreator is the member who made a key; null for an operator's key.
+type meCreator struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
 }
 
 // meBodies holds the encoded answer per principal. /v1/me is the extension's
@@ -54,7 +64,8 @@ type meBody struct {
 	body     []byte
 }
 
-// me answers who the key is: its workspace, itself and the workspace's embedder.
+// me answers who the key is: its workspace, itself, who made it, the role it acts
+// with and the workspace's embedder.
 func (a *API) me(c echo.Context) error {
 	p := principal(c)
 	emb, err := a.Retrieval.CachedEmbedder(c.Request().Context(), retrieval.Caller{WorkspaceID: p.WorkspaceID, Plan: p.Plan})
@@ -68,6 +79,10 @@ func (a *API) me(c echo.Context) error {
 		Workspace: meWorkspace{ID: p.WorkspaceID.String(), Name: p.WorkspaceName, Plan: string(p.Plan)},
 		Key:       meKey{ID: p.KeyID.String(), Name: p.KeyName, Prefix: p.KeyPrefix},
 		Embedder:  meEmbedder{Provider: string(emb.Provider), Model: emb.Model},
+		Role:      p.Role,
+	}
+	if p.CreatorID != uuid.Nil {
+		r.Key.CreatedBy = &meCreator{ID: p.CreatorID.String(), Email: p.CreatorEmail}
 	}
 	if s := emb.Pending; s != nil {
 		r.Embedder.Switching = &meSwitch{Provider: string(s.Provider), Model: s.Model, Done: s.Done, Total: s.Total}

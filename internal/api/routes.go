@@ -17,10 +17,10 @@ func (a *API) Routes(e *echo.Echo) {
 	// A scope refusal comes after the rate limit, so it counts against the key too.
 	authed := v1.Group("", a.limitUnauthenticated, a.authenticate, a.rateLimit, a.requireScope, bodyLimit, requireJSON, a.quota)
 	authed.GET("/me", a.me)
-	authed.POST("/documents", a.upsertDocuments)
+	authed.POST("/documents", a.upsertDocuments, a.changes)
 	authed.GET("/documents", a.listDocuments)
 	authed.GET("/documents/:id", a.getDocument)
-	authed.DELETE("/documents/:id", a.deleteDocument)
+	authed.DELETE("/documents/:id", a.deleteDocument, a.changes)
 	authed.POST("/search", a.search)
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)

@@ -16,6 +16,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/servertest"
+	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
 // validBodies are requests each keyed route accepts, so a key with the right
@@ -102,7 +103,8 @@ func TestRolledKeyOnTwoReplicas(t *testing.T) {
 	_, m := me(t, first, acct.Key)
 	keys := apikey.NewService(first.Server.Pool(), first.Config.Plans, slog.New(slog.DiscardHandler))
 	const grace = 3 * time.Second
-	rolled, err := keys.Roll(context.Background(), acct.WorkspaceID, mustUUID(t, m.Key.ID), grace)
+	ws := workspace.Workspace{ID: acct.WorkspaceID, Role: workspace.RoleOwner}
+	rolled, err := keys.Roll(context.Background(), ws, mustUUID(t, m.Key.ID), acct.UserID, grace)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func TestRoll(t *testing.T) {
 	if _, err := keys.Verify(ctx, created.Secret); err != nil { // cached before the roll
 		t.Fatal(err)
 	}
-	rolled, err := keys.Roll(ctx, ws.ID, created.ID, 2*time.Hour)
+	rolled, err := keys.Roll(ctx, ws, created.ID, uid, 2*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestRoll(t *testing.T) {
 	}
 
 	t.Run("NoGraceRefusesTheOldSecretAtOnce", func(t *testing.T) {
-		again, err := keys.Roll(ctx, ws.ID, created.ID, 0)
+		again, err := keys.Roll(ctx, ws, created.ID, uid, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -218,14 +218,14 @@ func TestRoll(t *testing.T) {
 		rolled = again
 	})
 	t.Run("RevokingEndsThePreviousSecretToo", func(t *testing.T) {
-		again, err := keys.Roll(ctx, ws.ID, created.ID, time.Hour)
+		again, err := keys.Roll(ctx, ws, created.ID, uid, time.Hour)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := keys.Verify(ctx, rolled.Secret); err != nil {
 			t.Fatal(err)
 		}
-		if err := keys.Revoke(ctx, ws.ID, created.ID, &uid); err != nil {
+		if err := keys.Revoke(ctx, ws, created.ID, uid); err != nil {
 			t.Fatal(err)
 		}
 		for _, s := range []string{rolled.Secret, again.Secret} {
@@ -233,7 +233,7 @@ func TestRoll(t *testing.T) {
 				t.Fatalf("secret of a revoked key: %v", err)
 			}
 		}
-		if _, err := keys.Roll(ctx, ws.ID, created.ID, 0); !apperr.Is(err, apperr.NotFound) {
+		if _, err := keys.Roll(ctx, ws, created.ID, uid, 0); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("roll of a revoked key: %v", err)
 		}
 	})
@@ -243,7 +243,7 @@ func TestRoll(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, g := range []time.Duration{-time.Second, 25 * time.Hour} {
-			if _, err := keys.Roll(ctx, ws.ID, k.ID, g); apperr.As(err) == nil || apperr.As(err).Field != "grace_hours" {
+			if _, err := keys.Roll(ctx, ws, k.ID, uid, g); apperr.As(err) == nil || apperr.As(err).Field != "grace_hours" {
 				t.Fatalf("grace %v: %v", g, err)
 			}
 		}
@@ -254,7 +254,7 @@ func TestRoll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := keys.Roll(ctx, ws.ID, k.ID, time.Hour); !apperr.Is(err, apperr.NotFound) {
+		if _, err := keys.Roll(ctx, ws, k.ID, uid, time.Hour); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("roll of another workspace's key: %v", err)
 		}
 		if _, err := keys.Verify(ctx, k.Secret); err != nil {

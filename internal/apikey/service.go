@@ -25,11 +25,14 @@ import (
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
-// ChannelRevoked is the NOTIFY channel for revocations; its payload is the hex SHA-256 of a key.
+// ChannelRevoked is the NOTIFY channel for revocations; its payload is the key's id
+// (older replicas sent the hex SHA-256 of one secret, which is still understood).
 const ChannelRevoked = "cairn_key_revoked"
 
-// Principal is who an API request acts as: a key, what it may call, and its
-// workspace. It is comparable, so answers can be cached per principal.
+// Principal is who an API request acts as: a key, what it may call (its scopes),
+// its workspace and the member who made it, whose role the key carries. It is
+// comparable, so callers may key caches on it: any change to what it says makes a
+// different value.
 type Principal struct {
 	KeyID         uuid.UUID
 	KeyName       string
@@ -38,6 +41,13 @@ type Principal struct {
 	WorkspaceID   uuid.UUID
 	WorkspaceName string
 	Plan          plan.ID
+	// CreatorID and CreatorEmail name the member who made the key; both are zero
+	// for a key made by an operator (cairn admin create-key), which acts for the
+	// workspace with the owner's role.
+	CreatorID    uuid.UUID
+	CreatorEmail string
+	// Role is the creator's role in the workspace.
+	Role string
 }
 
 // Kind says how a key was made.
@@ -74,6 +84,10 @@ type Key struct {
 	LastUserAgent string
 	// Previous are the secrets a roll replaced that still work, newest grace first.
 	Previous []PreviousSecret
+	// CreatedBy is the member who made the key (uuid.Nil: an operator);
+	// CreatorEmail is their address while their account exists.
+	CreatedBy    uuid.UUID
+	CreatorEmail string
 }
 
 // Expired reports whether the key has passed its expiry at now.
@@ -128,12 +142,15 @@ type Service struct {
 	now func() time.Time
 }
 
-// cached is a verified secret. until, when set, is when it stops being valid by
-// itself (the key's expiry, or the end of a rolled secret's grace): every replica
-// then looks it up again, with no notification needed.
+// cached is a verified secret: the principal, or the refusal of a key whose
+// creator is suspended (kept so a suspended key's every call does not reach the
+// database either). until, when set, is when it stops being valid by itself (the
+// key's expiry, or the end of a rolled secret's grace): every replica then looks
+// it up again, with no notification needed.
 type cached struct {
-	p     Principal
-	until time.Time
+	p       Principal
+	refusal error
+	until   time.Time
 }
 
 // use is a key's latest use, waiting for the next flush.
@@ -349,7 +366,14 @@ func (s *Service) List(ctx context.Context, workspaceID uuid.UUID) ([]Key, error
 	}
 	keys := make([]Key, len(rows))
 	for i, r := range rows {
-		keys[i] = toKey(r)
+		keys[i] = toKey(dbq.ApiKey{
+			ID: r.ID, WorkspaceID: r.WorkspaceID, CreatedBy: r.CreatedBy, Name: r.Name, Prefix: r.Prefix,
+			CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt,
+			Scopes: r.Scopes, ExpiresAt: r.ExpiresAt, Kind: r.Kind, LastIp: r.LastIp, LastUserAgent: r.LastUserAgent,
+		})
+		if r.CreatorEmail != nil {
+			keys[i].CreatorEmail = *r.CreatorEmail
+		}
 		if r.RevokedAt == nil {
 			keys[i].Previous = byKey[r.ID]
 		}
@@ -357,27 +381,54 @@ func (s *Service) List(ctx context.Context, workspaceID uuid.UUID) ([]Key, error
 	return keys, nil
 }
 
-// Revoke revokes the workspace's key id; every replica refuses it once the
-// transaction's NOTIFY arrives. It returns not_found for another workspace's key or
-// one already revoked.
-func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *uuid.UUID) error {
+// ListActiveByCreator returns the active keys userID made in the workspace: what
+// removing them would revoke.
+func (s *Service) ListActiveByCreator(ctx context.Context, workspaceID, userID uuid.UUID) ([]Key, error) {
+	rows, err := s.q.APIKeyListActiveByCreator(ctx, dbq.APIKeyListActiveByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
+	if err != nil {
+		return nil, fmt.Errorf("apikey: list by creator: %w", err)
+	}
+	keys := make([]Key, len(rows))
+	for i, r := range rows {
+		keys[i] = toKey(r)
+	}
+	return keys, nil
+}
+
+// mayChange refuses a member who is not an admin or the owner a key someone else made.
+func mayChange(ws workspace.Workspace, key dbq.ApiKey, userID uuid.UUID, what string) error {
+	if !ws.CanManage() && (key.CreatedBy == nil || *key.CreatedBy != userID) {
+		return apperr.New(apperr.Forbidden, "Only an admin or the owner can %s a key someone else made; you are %s.", what, ws.Role)
+	}
+	return nil
+}
+
+// Revoke revokes the workspace's key id on behalf of userID, whose role in the
+// workspace is ws.Role: admins and owners revoke any key, others only the keys
+// they made (forbidden otherwise). Every replica refuses the key, and its previous
+// secrets still in their grace, once the transaction's NOTIFY arrives. It returns
+// not_found for another workspace's key or one already revoked.
+func (s *Service) Revoke(ctx context.Context, ws workspace.Workspace, id, userID uuid.UUID) error {
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		row, err := q.APIKeyRevoke(ctx, dbq.APIKeyRevokeParams{WorkspaceID: workspaceID, ID: id})
+		key, err := q.APIKeyGet(ctx, dbq.APIKeyGetParams{WorkspaceID: ws.ID, ID: id})
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && key.RevokedAt != nil) {
+			return apperr.New(apperr.NotFound, "No active key with that id in this workspace.")
+		}
+		if err != nil {
+			return err
+		}
+		if err := mayChange(ws, key, userID, "revoke"); err != nil {
+			return err
+		}
+		row, err := q.APIKeyRevoke(ctx, dbq.APIKeyRevokeParams{WorkspaceID: ws.ID, ID: id})
 		if errors.Is(err, pgx.ErrNoRows) {
 			return apperr.New(apperr.NotFound, "No active key with that id in this workspace.")
 		}
 		if err != nil {
 			return err
 		}
-		// By id: the key's previous secrets, still in their grace, go with it.
-		if err := q.Notify(ctx, dbq.NotifyParams{Channel: ChannelRevoked, Payload: row.ID.String()}); err != nil {
-			return err
-		}
-		return audit.Record(ctx, q, audit.Entry{
-			WorkspaceID: workspaceID, Action: audit.KeyRevoked, TargetKind: "api_key", TargetID: row.ID.String(),
-			Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
-		})
+		return revoked(ctx, q, row)
 	})
 	if err != nil && apperr.As(err) == nil {
 		return fmt.Errorf("apikey: revoke: %w", err)
@@ -389,12 +440,45 @@ func (s *Service) Revoke(ctx context.Context, workspaceID, id uuid.UUID, actor *
 	return err
 }
 
+// RevokeByCreatorTx revokes every active key userID made in the workspace, inside
+// the caller's transaction (a member leaving or being removed), with an audit
+// entry each. Every replica, this one included, drops them from its cache when the
+// transaction's NOTIFYs arrive at commit. It returns the keys revoked.
+func RevokeByCreatorTx(ctx context.Context, q *dbq.Queries, workspaceID, userID uuid.UUID) ([]Key, error) {
+	rows, err := q.APIKeyRevokeByCreator(ctx, dbq.APIKeyRevokeByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
+	if err != nil {
+		return nil, fmt.Errorf("apikey: revoke by creator: %w", err)
+	}
+	keys := make([]Key, len(rows))
+	for i, row := range rows {
+		if err := revoked(ctx, q, row); err != nil {
+			return nil, err
+		}
+		keys[i] = toKey(row)
+	}
+	return keys, nil
+}
+
+// revoked tells every replica that row's key is revoked (by id: its previous
+// secrets go with it) and records it.
+func revoked(ctx context.Context, q *dbq.Queries, row dbq.ApiKey) error {
+	if err := q.Notify(ctx, dbq.NotifyParams{Channel: ChannelRevoked, Payload: row.ID.String()}); err != nil {
+		return fmt.Errorf("apikey: notify revocation: %w", err)
+	}
+	return audit.Record(ctx, q, audit.Entry{
+		WorkspaceID: row.WorkspaceID, Action: audit.KeyRevoked, TargetKind: "api_key", TargetID: row.ID.String(),
+		Detail: map[string]any{"prefix": row.Prefix, "name": row.Name},
+	})
+}
+
 // Roll gives the workspace's key id a new secret, shown once, and keeps the old
 // one working for grace (0 to MaxGrace), after which every replica refuses it:
-// each caches a secret only until its grace ends. It returns not_found for another
-// workspace's key or a revoked one, and invalid_request for an expired key or a
-// grace out of range.
-func (s *Service) Roll(ctx context.Context, workspaceID, id uuid.UUID, grace time.Duration) (Created, error) {
+// each caches a secret only until its grace ends. As with Revoke, admins and
+// owners roll any key and others only their own (forbidden). It returns not_found
+// for another workspace's key or a revoked one, and invalid_request for an
+// expired key or a grace out of range.
+func (s *Service) Roll(ctx context.Context, ws workspace.Workspace, id, userID uuid.UUID, grace time.Duration) (Created, error) {
+	workspaceID := ws.ID
 	if grace < 0 || grace > MaxGrace {
 		return Created{}, apperr.Field("grace_hours", "must be from 0 to %d hours", int(MaxGrace.Hours()))
 	}
@@ -408,6 +492,9 @@ func (s *Service) Roll(ctx context.Context, workspaceID, id uuid.UUID, grace tim
 			return apperr.New(apperr.NotFound, "No active key with that id in this workspace.")
 		}
 		if err != nil {
+			return err
+		}
+		if err := mayChange(ws, old, userID, "roll"); err != nil {
 			return err
 		}
 		now := s.now()
@@ -461,9 +548,10 @@ func (s *Service) Verify(ctx context.Context, key string) (Principal, error) {
 
 // VerifyFrom returns the principal for key and notes that it was used from client:
 // unauthorized when the key is malformed, fails its checksum, is unknown, revoked
-// or expired, or is a rolled key's previous secret past its grace; unavailable when
-// the database cannot be reached. Verified keys are served from memory until their
-// expiry or grace ends.
+// or expired, is a rolled key's previous secret past its grace, or its creator is
+// no longer a member; plan_limit when its creator is suspended after a downgrade;
+// unavailable when the database cannot be reached. Verified keys are served from
+// memory until their expiry or grace ends.
 func (s *Service) VerifyFrom(ctx context.Context, key string, client Client) (Principal, error) {
 	if !WellFormed(key) {
 		return Principal{}, apperr.New(apperr.Unauthorized, "The API key is malformed; keys look like ck_live_ followed by 38 letters and digits.")
@@ -473,6 +561,9 @@ func (s *Service) VerifyFrom(ctx context.Context, key string, client Client) (Pr
 	if v, ok := s.cache.Load(hash); ok {
 		c := v.(cached)
 		if c.until.IsZero() || now.Before(c.until) {
+			if c.refusal != nil {
+				return Principal{}, c.refusal
+			}
 			s.touch(c.p.KeyID, now, client)
 			return c.p, nil
 		}
@@ -481,36 +572,49 @@ func (s *Service) VerifyFrom(ctx context.Context, key string, client Client) (Pr
 	}
 	gen := s.gen.Load()
 	row, err := s.q.APIKeyVerify(ctx, hash[:])
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && row.CreatedBy != nil && row.CreatorRole == nil) {
 		return Principal{}, apperr.New(apperr.Unauthorized, "The API key is unknown or has been revoked.")
 	}
 	if err != nil {
 		return Principal{}, apperr.Unavailablef(fmt.Errorf("apikey: verify: %w", err), 5, "The service is temporarily unavailable; retry shortly.")
 	}
-	var until time.Time
+	c := cached{p: Principal{
+		KeyID: row.ID, KeyName: row.Name, KeyPrefix: row.Prefix, Scopes: scopesFromDB(row.Scopes),
+		WorkspaceID: row.WorkspaceID, WorkspaceName: row.WorkspaceName, Plan: plan.ID(row.Plan),
+		Role: workspace.RoleOwner,
+	}}
+	if row.CreatedBy != nil {
+		c.p.CreatorID, c.p.Role = *row.CreatedBy, *row.CreatorRole
+		if row.CreatorEmail != nil {
+			c.p.CreatorEmail = *row.CreatorEmail
+		}
+	}
 	if row.ExpiresAt != nil {
 		if !now.Before(*row.ExpiresAt) {
 			return Principal{}, apperr.New(apperr.Unauthorized, "The API key expired on %s; create a new one or sign in again.", row.ExpiresAt.UTC().Format("2 January 2006 15:04 UTC"))
 		}
-		until = *row.ExpiresAt
+		c.until = *row.ExpiresAt
 	}
 	if row.SecretUntil != nil {
 		if !now.Before(*row.SecretUntil) {
 			return Principal{}, apperr.New(apperr.Unauthorized, "The API key is unknown or has been revoked.")
 		}
-		if until.IsZero() || row.SecretUntil.Before(until) {
-			until = *row.SecretUntil
+		if c.until.IsZero() || row.SecretUntil.Before(c.until) {
+			c.until = *row.SecretUntil
 		}
 	}
-	p := Principal{
-		KeyID: row.ID, KeyName: row.Name, KeyPrefix: row.Prefix, Scopes: scopesFromDB(row.Scopes),
-		WorkspaceID: row.WorkspaceID, WorkspaceName: row.WorkspaceName, Plan: plan.ID(row.Plan),
+	if row.CreatorSuspendedAt != nil {
+		c.refusal = apperr.New(apperr.PlanLimit, "The member who created this key is suspended in %s: %s.",
+			row.WorkspaceName, workspace.SuspendedReason(s.plans, c.p.Plan))
 	}
 	if s.gen.Load() == gen {
-		s.cache.Store(hash, cached{p: p, until: until})
+		s.cache.Store(hash, c)
 	}
-	s.touch(p.KeyID, now, client)
-	return p, nil
+	if c.refusal != nil {
+		return Principal{}, c.refusal
+	}
+	s.touch(c.p.KeyID, now, client)
+	return c.p, nil
 }
 
 func (s *Service) touch(id uuid.UUID, now time.Time, client Client) {
@@ -578,9 +682,13 @@ func (s *Service) Flush(ctx context.Context) error {
 }
 
 func toKey(r dbq.ApiKey) Key {
-	return Key{
+	k := Key{
 		ID: r.ID, Name: r.Name, Prefix: r.Prefix, Kind: Kind(r.Kind), Scopes: scopesFromDB(r.Scopes),
 		CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt, ExpiresAt: r.ExpiresAt,
 		LastIP: r.LastIp, LastUserAgent: r.LastUserAgent,
 	}
+	if r.CreatedBy != nil {
+		k.CreatedBy = *r.CreatedBy
+	}
+	return k
 }

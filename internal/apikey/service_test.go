@@ -59,9 +59,10 @@ func TestCreateAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := apikey.Principal{KeyID: created.ID, KeyName: "Laptop", KeyPrefix: created.Prefix, Scopes: apikey.AllScopes, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Plan: plan.Free}
-	if p != want {
-		t.Fatalf("Verify = %+v, want %+v", p, want)
+	want := apikey.Principal{KeyID: created.ID, KeyName: "Laptop", KeyPrefix: created.Prefix, Scopes: apikey.AllScopes, WorkspaceID: ws.ID, WorkspaceName: ws.Name, Plan: plan.Free,
+		CreatorID: uid, CreatorEmail: p.CreatorEmail, Role: workspace.RoleOwner}
+	if p != want || !strings.HasPrefix(p.CreatorEmail, "owner") {
+		t.Fatalf("Verify = %+v, want %+v with the creator's email", p, want)
 	}
 
 	t.Run("UnknownKey", func(t *testing.T) {
@@ -77,13 +78,13 @@ func TestCreateAndVerify(t *testing.T) {
 		}
 	})
 	t.Run("RevokedKeyRefusedAtOnceOnThisReplica", func(t *testing.T) {
-		if err := keys.Revoke(ctx, ws.ID, created.ID, &uid); err != nil {
+		if err := keys.Revoke(ctx, ws, created.ID, uid); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := keys.Verify(ctx, created.Secret); !apperr.Is(err, apperr.Unauthorized) {
 			t.Fatalf("Verify(revoked) = %v, want unauthorized", err)
 		}
-		if err := keys.Revoke(ctx, ws.ID, created.ID, &uid); !apperr.Is(err, apperr.NotFound) {
+		if err := keys.Revoke(ctx, ws, created.ID, uid); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("second Revoke = %v, want not_found", err)
 		}
 	})
@@ -149,7 +150,7 @@ func TestCreateEnforcesPlanCap(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := keys.Revoke(ctx, ws.ID, list[0].ID, &uid); err != nil {
+		if err := keys.Revoke(ctx, ws, list[0].ID, uid); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := keys.Create(ctx, ws.ID, &uid, "replacement"); err != nil {
@@ -176,7 +177,7 @@ func TestRevokeIsTenantScoped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keys.Revoke(ctx, wsB.ID, keyA.ID, &uidB); !apperr.Is(err, apperr.NotFound) {
+	if err := keys.Revoke(ctx, wsB, keyA.ID, uidB); !apperr.Is(err, apperr.NotFound) {
 		t.Fatalf("workspace B revoking A's key = %v, want not_found", err)
 	}
 	if _, err := keys.Verify(ctx, keyA.Secret); err != nil {
@@ -219,7 +220,7 @@ func TestRevocationReachesOtherService(t *testing.T) {
 	if _, err := b.Verify(ctx, created.Secret); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Revoke(ctx, ws.ID, created.ID, &uid); err != nil {
+	if err := a.Revoke(ctx, ws, created.ID, uid); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

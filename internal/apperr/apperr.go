@@ -16,7 +16,9 @@ const (
 	Invalid      Code = "invalid_request"
 	Unauthorized Code = "unauthorized"
 	Forbidden    Code = "forbidden"
-	// InsufficientScope: the API key lacks the scope the route needs.
+	// PlanLimit refuses a key whose creator is suspended after a downgrade.
+	PlanLimit Code = "plan_limit"
+	// InsufficientScope refuses a key without the scope the route needs.
 	InsufficientScope Code = "insufficient_scope"
 	NotFound          Code = "not_found"
 	Conflict          Code = "conflict"
@@ -32,6 +34,7 @@ var statuses = map[Code]int{
 	Invalid:           http.StatusBadRequest,
 	Unauthorized:      http.StatusUnauthorized,
 	Forbidden:         http.StatusForbidden,
+	PlanLimit:         http.StatusForbidden,
 	InsufficientScope: http.StatusForbidden,
 	NotFound:          http.StatusNotFound,
 	Conflict:          http.StatusConflict,

@@ -75,6 +75,8 @@ const (
 	MemberRemoved         Action = "member.removed"
 	MemberRoleChanged     Action = "member.role_changed"
 	MemberLeft            Action = "member.left"
+	MembersSuspended      Action = "members.suspended"
+	MembersRestored       Action = "members.restored"
 	OwnershipTransferred  Action = "ownership.transferred"
 	PlanChanged           Action = "plan.changed"
 	SubscriptionCancelled Action = "subscription.cancelled"

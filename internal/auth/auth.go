@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	mailer "github.com/cairn-dev/cairn/internal/mail"
@@ -232,15 +233,63 @@ func (s *Service) Login(ctx context.Context, email, password, ip string) (User, 
 		return User{}, fmt.Errorf("auth: login: %w", err)
 	}
 	if !ok {
-		if err := s.q.LoginFailureInsert(ctx, dbq.LoginFailureInsertParams{Email: email, Ip: ip}); err != nil {
+		err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+			q := s.q.WithTx(tx)
+			if err := q.LoginFailureInsert(ctx, dbq.LoginFailureInsertParams{Email: email, Ip: ip}); err != nil {
+				return err
+			}
+			var account *uuid.UUID
+			if u.ID != uuid.Nil {
+				account = &u.ID
+			}
+			return recordLogin(ctx, q, audit.LoginFailed, account, nil)
+		})
+		if err != nil {
 			return User{}, fmt.Errorf("auth: login: %w", err)
 		}
 		return User{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
 	}
-	if err := s.q.LoginFailureClear(ctx, email); err != nil {
+	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.LoginFailureClear(ctx, email); err != nil {
+			return err
+		}
+		return recordLogin(ctx, q, audit.Login, &u.ID, &u.ID)
+	})
+	if err != nil {
 		return User{}, fmt.Errorf("auth: login: %w", err)
 	}
 	return toUser(u), nil
+}
+
+// recordLogin writes a log-in (or failed attempt) on account into the audit log of
+// every workspace the account belongs to, so each team's admins see their
+// members' log-ins; an attempt on no account is kept outside any workspace. The
+// actor's address and browser come from ctx; actor names the person when known
+// (a failed attempt's is not).
+func recordLogin(ctx context.Context, q *dbq.Queries, action audit.Action, account, actor *uuid.UUID) error {
+	a := audit.ActorFrom(ctx)
+	a.Kind, a.UserID = audit.ActorUser, actor
+	e := audit.Entry{Actor: &a, Action: action}
+	if account == nil {
+		e.Detail = map[string]any{"account": "unknown"}
+		return audit.Record(ctx, q, e)
+	}
+	e.TargetKind, e.TargetID = "user", account.String()
+	workspaces, err := q.MembershipListForUser(ctx, *account)
+	if err != nil {
+		return err
+	}
+	if len(workspaces) == 0 {
+		return audit.Record(ctx, q, e)
+	}
+	for _, w := range workspaces {
+		e.WorkspaceID = w.ID
+		if err := audit.Record(ctx, q, e); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Get returns the user with id.

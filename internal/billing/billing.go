@@ -283,7 +283,7 @@ func (s *Service) recompute(ctx context.Context, q *dbq.Queries, workspaceID uui
 	if !known {
 		return nil
 	}
-	return workspace.SetPlanTx(ctx, q, workspaceID, best, nil, "stripe")
+	return workspace.SetPlanTx(ctx, q, s.plans, workspaceID, best, nil, "stripe")
 }
 
 // Status is a workspace's billing as the dashboard shows it.

@@ -14,6 +14,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -223,6 +224,11 @@ func (s *Service) Portal(ctx context.Context, ws workspace.Workspace) (string, e
 	sess, err := s.stripe.BillingPortalSessions.New(params)
 	if err != nil {
 		return "", stripeError("billing: portal session", err)
+	}
+	if err := audit.Record(ctx, s.q, audit.Entry{
+		WorkspaceID: ws.ID, Action: audit.BillingPortalOpened, TargetKind: "workspace", TargetID: ws.ID.String(),
+	}); err != nil {
+		return "", fmt.Errorf("billing: portal: %w", err)
 	}
 	return sess.URL, nil
 }

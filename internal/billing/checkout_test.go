@@ -130,6 +130,10 @@ func TestCheckout(t *testing.T) {
 		if got, want := calls[0].Form.Get("customer"), rec.Calls(http.MethodPost, "/v1/customers")[0].Response["id"]; got != want {
 			t.Fatalf("portal customer %q, want %q", got, want)
 		}
+		if n := queryInt(t, inst, `SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND action = 'billing.portal_opened' AND actor_user_id = $2`,
+			acct.WorkspaceID, acct.UserID); n != 1 {
+			t.Fatalf("%d audit entries for opening the portal, want 1 naming the owner", n)
+		}
 	})
 	t.Run("IdempotencyKeyOnEveryPost", func(t *testing.T) {
 		seen := map[string]bool{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/cairn-dev/cairn/internal/csvcell"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
 )
@@ -186,20 +187,11 @@ func (s *Service) WriteCSV(ctx context.Context, ws uuid.UUID, w io.Writer) error
 	for _, r := range rows {
 		avg := float64(r.LatencyUsSum) / float64(max(r.Requests, 1)) / 1000
 		_ = cw.Write([]string{
-			r.Day.Format(time.DateOnly), r.KeyID.String(), csvSafe(r.KeyName), r.KeyPrefix, r.Endpoint,
+			r.Day.Format(time.DateOnly), r.KeyID.String(), csvcell.Safe(r.KeyName), r.KeyPrefix, r.Endpoint,
 			strconv.Itoa(int(r.Status)), strconv.FormatInt(r.Requests, 10), strconv.FormatInt(r.Billable, 10),
 			strconv.FormatFloat(avg, 'f', 1, 64),
 		})
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// csvSafe stops a key name that starts like a formula from being run by a
-// spreadsheet that opens the export.
-func csvSafe(s string) string {
-	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
-		return "'" + s
-	}
-	return s
 }

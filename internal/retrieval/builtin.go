@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -37,7 +38,8 @@ type BuiltinIndex struct {
 
 	mu      sync.Mutex
 	entries map[cacheKey]*entry
-	lru     *list.List // of *entry, most recently used in front
+	models  map[uuid.UUID]map[string]*entry // the same entries by workspace and model
+	lru     *list.List                      // of *entry, most recently used in front
 	used    int64
 }
 
@@ -50,6 +52,7 @@ type cacheKey struct {
 type entry struct {
 	key  cacheKey
 	elem *list.Element
+	used time.Time // last asked for; guarded by BuiltinIndex.mu
 
 	load sync.Mutex // one refresh at a time
 
@@ -74,7 +77,7 @@ func NewBuiltinIndex(pool *pgxpool.Pool, budget int64) *BuiltinIndex {
 	if budget <= 0 {
 		budget = DefaultCacheBytes
 	}
-	return &BuiltinIndex{pool: pool, q: dbq.New(pool), budget: budget, entries: map[cacheKey]*entry{}, lru: list.New()}
+	return &BuiltinIndex{pool: pool, q: dbq.New(pool), budget: budget, entries: map[cacheKey]*entry{}, models: map[uuid.UUID]map[string]*entry{}, lru: list.New()}
 }
 
 // Upsert does nothing: the service has written the vectors to PostgreSQL in the
@@ -177,19 +180,50 @@ func (b *BuiltinIndex) Stats() (vectors int, bytes int64) {
 	return vectors, b.used
 }
 
-// entry returns the cache entry for key, creating it, and marks it used.
+// entry returns the cache entry for key, creating it, and marks it used. A
+// workspace searches one model at a time, so its entries of other models unused
+// for staleModelAfter are dropped: after a switch of embedder the old model's
+// vectors would otherwise hold their memory until the budget pushed them out.
 func (b *BuiltinIndex) entry(key cacheKey) *entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	now := time.Now()
+	for m, other := range b.models[key.workspace] {
+		if m != key.model && now.Sub(other.used) > staleModelAfter {
+			b.drop(other)
+		}
+	}
 	e, ok := b.entries[key]
 	if !ok {
-		e = &entry{key: key}
+		e = &entry{key: key, used: now}
 		e.elem = b.lru.PushFront(e)
 		b.entries[key] = e
+		if b.models[key.workspace] == nil {
+			b.models[key.workspace] = map[string]*entry{}
+		}
+		b.models[key.workspace][key.model] = e
 		return e
 	}
+	e.used = now
 	b.lru.MoveToFront(e.elem)
 	return e
+}
+
+// staleModelAfter is how long a workspace's entry of a model it no longer
+// searches stays cached.
+const staleModelAfter = time.Minute
+
+// drop removes e from the cache; b.mu is held.
+func (b *BuiltinIndex) drop(e *entry) {
+	b.lru.Remove(e.elem)
+	delete(b.entries, e.key)
+	if ms := b.models[e.key.workspace]; ms != nil {
+		delete(ms, e.key.model)
+		if len(ms) == 0 {
+			delete(b.models, e.key.workspace)
+		}
+	}
+	b.used -= e.bytes
 }
 
 // refresh brings e up to at least version, reading everything from one snapshot.
@@ -271,10 +305,7 @@ func (b *BuiltinIndex) account(e *entry) {
 	b.used += size - e.bytes
 	e.bytes = size
 	for b.used > b.budget && b.lru.Len() > 0 {
-		victim := b.lru.Back().Value.(*entry)
-		b.lru.Remove(victim.elem)
-		delete(b.entries, victim.key)
-		b.used -= victim.bytes
+		b.drop(b.lru.Back().Value.(*entry))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -444,6 +445,14 @@ func (s *Service) Delete(ctx context.Context, workspaceID uuid.UUID, id string) 
 			return err
 		}
 		gone = ids
+		// A person deleting from the dashboard is audited; the API's own deletions
+		// (an extension pruning what it stored) are counted in usage instead.
+		if audit.ActorFrom(ctx).Kind == audit.ActorUser {
+			return audit.Record(ctx, q, audit.Entry{
+				WorkspaceID: workspaceID, Action: audit.DocumentDeleted, TargetKind: "document", TargetID: id,
+				Detail: map[string]any{"chunks": chunks},
+			})
+		}
 		return nil
 	})
 	if err != nil && apperr.As(err) == nil {

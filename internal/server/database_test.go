@@ -15,6 +15,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/db/dbtest"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/servertest"
+	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
 // TestReplicasStartTogetherOnMissingDatabase starts three replicas at the same
@@ -70,7 +71,7 @@ func TestBehindPgBouncerInTransactionMode(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list keys: %v %v", list, err)
 	}
-	if err := keys.Revoke(context.Background(), acct.WorkspaceID, list[0].ID, nil); err != nil {
+	if err := keys.Revoke(context.Background(), workspace.Workspace{ID: acct.WorkspaceID, Role: workspace.RoleOwner}, list[0].ID, acct.UserID); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(2 * time.Second)

@@ -84,6 +84,10 @@ func TestNoRouteReachesAnotherWorkspace(t *testing.T) {
 			}
 		}
 	}
+	// A walk whose session ended half way would have tried the later routes as nobody.
+	if status, _ := b.Get("/dashboard/keys"); status != http.StatusOK {
+		t.Fatalf("the attacker's session no longer works after the walk (%d)", status)
+	}
 	for _, route := range []string{"GET /v1/documents/:id", "DELETE /v1/documents/:id", "POST /v1/search", "POST /dashboard/keys/:id/revoke", "POST /dashboard/documents/delete"} {
 		if !walked[route] {
 			t.Fatalf("the walk missed %s: is the router's list read right?", route)

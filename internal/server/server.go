@@ -27,6 +27,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/api"
 	"github.com/cairn-dev/cairn/internal/apikey"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
@@ -37,6 +38,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/static"
@@ -159,7 +161,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	}).Routes(e)
 	web.New(web.Deps{
 		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Devices: s.devices, Meter: meter,
-		Billing: bill, Retrieval: s.retrieval,
+		Billing: bill, Retrieval: s.retrieval, Team: team.NewService(pool, cfg.Plans, s.outbox, cfg.BaseURL),
+		AuditLog: audit.NewLog(pool),
 	}).Routes(e)
 
 	if err := s.queue.Init(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -151,5 +152,15 @@ func Screenshot(tb testing.TB, ctx context.Context, path string) {
 	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		tb.Fatalf("servertest: screenshot: %v", err)
+	}
+}
+
+// Shot saves a full-page screenshot named name (.png) into the directory
+// CAIRN_SCREENSHOTS names, so people can look at the pages a test walked through;
+// without it, it does nothing.
+func Shot(tb testing.TB, ctx context.Context, name string) {
+	tb.Helper()
+	if dir := os.Getenv("CAIRN_SCREENSHOTS"); dir != "" {
+		Screenshot(tb, ctx, filepath.Join(dir, name+".png"))
 	}
 }

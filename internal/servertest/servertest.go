@@ -250,6 +250,22 @@ func (i *Instance) VerifyEmail(tb testing.TB, email string) {
 	}
 }
 
+// Join makes acct a member of workspaceID with role (as an accepted invitation
+// would) and returns a key acct made there.
+func (i *Instance) Join(tb testing.TB, acct Account, workspaceID uuid.UUID, role string) string {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := i.Server.Pool().Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)`,
+		workspaceID, acct.UserID, role); err != nil {
+		tb.Fatalf("servertest: join: %v", err)
+	}
+	created, err := apikey.NewService(i.Server.Pool(), i.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, workspaceID, &acct.UserID, role+"'s key")
+	if err != nil {
+		tb.Fatalf("servertest: join: create key: %v", err)
+	}
+	return created.Secret
+}
+
 // NewKey mints another key in the account's workspace as spec says (scopes,
 // expiry, kind) and returns its secret.
 func (i *Instance) NewKey(tb testing.TB, acct Account, spec apikey.Spec) string {
@@ -365,6 +381,16 @@ func (b *Browser) SignUp(email, password string) {
 	resp, body := b.Submit("/signup", "/signup", url.Values{"email": {email}, "password": {password}})
 	if resp.StatusCode != http.StatusSeeOther {
 		b.tb.Fatalf("browser: sign up %s: status %d: %s", email, resp.StatusCode, body)
+	}
+}
+
+// SwitchTo makes workspaceID the session's current workspace through the
+// sidebar's switcher.
+func (b *Browser) SwitchTo(workspaceID uuid.UUID) {
+	b.tb.Helper()
+	resp, body := b.Submit("/dashboard/settings", "/dashboard/workspaces/"+workspaceID.String()+"/switch", nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		b.tb.Fatalf("browser: switch to %s: status %d: %.300s", workspaceID, resp.StatusCode, body)
 	}
 }
 

@@ -62,12 +62,30 @@ var routeAccess = map[string]string{
 	"POST /dashboard/billing/portal":   workspace.RoleOwner,
 	"GET /dashboard/billing/success":   workspace.RoleMember,
 	"GET /dashboard/billing/cancel":    workspace.RoleMember,
-	"GET /dashboard/team":              workspace.RoleViewer,
 	"GET /dashboard/settings":          signedIn,
 	// The embedder decides what every member's searches compare, and a custom
 	// endpoint holds a key: the workspace's admins choose it.
 	"GET /dashboard/settings/embedder":  workspace.RoleAdmin,
 	"POST /dashboard/settings/embedder": workspace.RoleAdmin,
+
+	// The switch names its target; the service checks membership of that one.
+	"POST /dashboard/workspaces/:id/switch": signedIn,
+
+	"GET /dashboard/team":                          workspace.RoleViewer,
+	"POST /dashboard/team/invitations":             workspace.RoleAdmin,
+	"POST /dashboard/team/invitations/:id/resend":  workspace.RoleAdmin,
+	"POST /dashboard/team/invitations/:id/revoke":  workspace.RoleAdmin,
+	"POST /dashboard/team/members/:user_id/role":   workspace.RoleAdmin,
+	"POST /dashboard/team/members/:user_id/remove": workspace.RoleAdmin,
+	"POST /dashboard/team/leave":                   workspace.RoleViewer,
+	"POST /dashboard/team/transfer":                workspace.RoleOwner,
+	"GET /dashboard/audit":                         workspace.RoleAdmin,
+	"GET /dashboard/audit.csv":                     workspace.RoleAdmin,
+
+	// The link works signed out (it offers log-in and sign-up); accepting needs
+	// the invited person signed in, and the service checks it is them.
+	"GET /invitations/:token":         anyone,
+	"POST /invitations/:token/accept": signedIn,
 }
 
 // authorize applies routeAccess: it loads the user (sending visitors to log in) and,
@@ -91,7 +109,7 @@ func (h *Handler) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil || u == nil {
 			return err
 		}
-		ws, err := h.currentWorkspace(c.Request().Context(), u.ID)
+		ws, err := h.currentWorkspace(c.Request().Context(), u.ID, rule != signedIn)
 		if err != nil {
 			return err
 		}
@@ -127,27 +145,48 @@ func (h *Handler) signedInUser(c echo.Context) (*auth.User, error) {
 	return &u, nil
 }
 
-// currentWorkspace returns the session's workspace if the user still belongs to it,
-// else their first one.
-func (h *Handler) currentWorkspace(ctx context.Context, uid uuid.UUID) (workspace.Workspace, error) {
-	if id, err := uuid.Parse(h.Sessions.GetString(ctx, sessWorkspaceID)); err == nil {
-		ws, err := h.Workspaces.ForUser(ctx, uid, id)
-		if err == nil {
-			return ws, nil
-		}
-		if !apperr.Is(err, apperr.NotFound) {
-			return workspace.Workspace{}, err
-		}
+// currentWorkspace returns the session's workspace, read afresh on every request so
+// that a member removed or suspended a moment ago is refused on their very next
+// one. When the user can no longer open it, the session moves to their first
+// workspace they can open; with strict (a route of the workspace) this request is
+// refused all the same, so a form meant for the old workspace never acts on
+// another, while account routes simply go on in the new one.
+func (h *Handler) currentWorkspace(ctx context.Context, uid uuid.UUID, strict bool) (workspace.Workspace, error) {
+	id, err := uuid.Parse(h.Sessions.GetString(ctx, sessWorkspaceID))
+	if err != nil {
+		return h.firstWorkspace(ctx, uid)
 	}
+	ws, err := h.Workspaces.ForUser(ctx, uid, id)
+	if err == nil && !ws.Suspended {
+		return ws, nil
+	}
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return workspace.Workspace{}, err
+	}
+	next, ferr := h.firstWorkspace(ctx, uid)
+	if ferr != nil || !strict {
+		return next, ferr
+	}
+	if err == nil { // a member, but suspended
+		return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your membership in %s is suspended: %s. Nothing was deleted. You are now in %s.",
+			ws.Name, workspace.SuspendedReason(h.Config.Plans, ws.Plan), next.Name)
+	}
+	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "You are no longer a member of the workspace this page belonged to. You are now in %s.", next.Name)
+}
+
+// firstWorkspace moves the session to the user's oldest workspace they can open.
+func (h *Handler) firstWorkspace(ctx context.Context, uid uuid.UUID) (workspace.Workspace, error) {
 	all, err := h.Workspaces.ListForUser(ctx, uid)
 	if err != nil {
 		return workspace.Workspace{}, err
 	}
-	if len(all) == 0 {
-		return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your account belongs to no workspace.")
+	for _, ws := range all {
+		if !ws.Suspended {
+			h.Sessions.Put(ctx, sessWorkspaceID, ws.ID.String())
+			return ws, nil
+		}
 	}
-	h.Sessions.Put(ctx, sessWorkspaceID, all[0].ID.String())
-	return all[0], nil
+	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your account belongs to no workspace you can open.")
 }
 
 // currentUser returns the signed-in user of a route that needs one.

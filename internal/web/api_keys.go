@@ -58,7 +58,7 @@ func (h *Handler) createAPIKey(c echo.Context) error {
 // rollAPIKey gives a key a new secret, shown once; the old one works for the
 // chosen grace.
 func (h *Handler) rollAPIKey(c echo.Context) error {
-	ws := currentWorkspace(c)
+	ws, u := currentWorkspace(c), currentUser(c)
 	id, err := uuid.Parse(c.Param("id"))
 	if err != nil {
 		return apperr.New(apperr.NotFound, "No such key.")
@@ -70,7 +70,7 @@ func (h *Handler) rollAPIKey(c echo.Context) error {
 		})
 	}
 	grace := time.Duration(hours) * time.Hour
-	rolled, err := h.Keys.Roll(c.Request().Context(), ws.ID, id, grace)
+	rolled, err := h.Keys.Roll(c.Request().Context(), ws, id, u.ID, grace)
 	if e := apperr.As(err); e != nil {
 		return h.renderKeys(c, e.Code.Status(), views.Keys{Error: e.Message})
 	}
@@ -88,7 +88,7 @@ func (h *Handler) revokeAPIKey(c echo.Context) error {
 	if err != nil {
 		return apperr.New(apperr.NotFound, "No such key.")
 	}
-	if err := h.Keys.Revoke(c.Request().Context(), ws.ID, id, &u.ID); err != nil {
+	if err := h.Keys.Revoke(c.Request().Context(), ws, id, u.ID); err != nil {
 		return err
 	}
 	h.flash(c, "Key revoked. Requests using it are refused from now on.")
@@ -107,8 +107,10 @@ func newKeyView(k apikey.Created, oldUntil *time.Time) *views.NewKey {
 	return v
 }
 
+// renderKeys shows admins and owners every key of the workspace with who made it;
+// members see the keys they made, the only ones they may roll or revoke.
 func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
-	ws := currentWorkspace(c)
+	ws, u := currentWorkspace(c), currentUser(c)
 	keys, err := h.Keys.List(c.Request().Context(), ws.ID)
 	if err != nil {
 		return err
@@ -131,8 +133,20 @@ func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
 		k.ScopeOptions = append(k.ScopeOptions, views.ScopeOption{Name: name, Checked: len(k.Scopes) == 0 || chosen[name]})
 	}
 	for _, key := range keys {
+		if !k.CanManage && key.CreatedBy != u.ID {
+			if key.RevokedAt == nil && !key.Expired(now) {
+				k.OthersActive++
+			}
+			continue
+		}
+		creator := key.CreatorEmail
+		if key.CreatedBy == uuid.Nil {
+			creator = "an operator"
+		} else if creator == "" {
+			creator = "a deleted account"
+		}
 		row := views.Key{
-			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix, Device: key.Kind == apikey.KindDevice,
+			ID: key.ID.String(), Name: key.Name, Prefix: key.Prefix, Creator: creator, Device: key.Kind == apikey.KindDevice,
 			Scopes: scopeList(key.Scopes), Created: formatTime(&key.CreatedAt), LastUsed: formatTime(key.LastUsedAt),
 			LastIP: key.LastIP, LastUserAgent: key.LastUserAgent, Expires: expiryText(key.ExpiresAt),
 			Expired: key.Expired(now), Revoked: formatTime(key.RevokedAt), IsRevoked: key.RevokedAt != nil,

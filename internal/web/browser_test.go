@@ -1,11 +1,8 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +11,6 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
-
-// shot saves a screenshot named name when CAIRN_SCREENSHOTS names a directory, so
-// people can look at the pages a test walked through.
-func shot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("CAIRN_SCREENSHOTS")
-	if dir == "" {
-		return
-	}
-	servertest.Screenshot(t, ctx, filepath.Join(dir, name+".png"))
-}
 
 // TestBrowserSignUpKeyRevoke walks the issue's story in a real browser: sign up,
 // create a key, read it off the page, call the API with it, revoke it in the page,
@@ -39,7 +25,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open home: %v", err)
 	}
-	shot(t, ctx, "01-home")
+	servertest.Shot(t, ctx, "01-home")
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(inst.URL+"/signup"),
@@ -47,7 +33,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open sign-up: %v", err)
 	}
-	shot(t, ctx, "02-signup")
+	servertest.Shot(t, ctx, "02-signup")
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#email`), "ada@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), "a long enough password"),
@@ -67,7 +53,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shot(t, ctx, "03-overview")
+	servertest.Shot(t, ctx, "03-overview")
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=verify-banner]`))); err != nil {
 		t.Fatalf("no banner asks a new account to verify its email: %v", err)
 	}
@@ -80,7 +66,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	); err != nil {
 		t.Fatalf("open keys page: %v", err)
 	}
-	shot(t, ctx, "04-keys-empty")
+	servertest.Shot(t, ctx, "04-keys-empty")
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#key-name`), "Chrome on my laptop"),
 		chromedp.Click(chromedp.CSS(`form[action="/dashboard/keys"] button[type=submit]`)),
@@ -88,7 +74,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	); err != nil {
 		t.Fatalf("create key: %v", err)
 	}
-	shot(t, ctx, "05-key-created")
+	servertest.Shot(t, ctx, "05-key-created")
 	key, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(`#new-key-secret`)))
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +108,7 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	); err != nil {
 		t.Fatalf("revoke key: %v", err)
 	}
-	shot(t, ctx, "06-key-revoked")
+	servertest.Shot(t, ctx, "06-key-revoked")
 	select {
 	case msg := <-dialogs:
 		if msg == "" {
@@ -164,7 +150,7 @@ func TestBrowserPagesRender(t *testing.T) {
 		if err != nil || !strings.Contains(font, "system-ui") {
 			t.Errorf("%s: app.css not applied (font %q, %v)", path, font, err)
 		}
-		shot(t, ctx, shotName)
+		servertest.Shot(t, ctx, shotName)
 	}
 
 	visit("/", "Everything you read", "10-home")
@@ -177,7 +163,7 @@ func TestBrowserPagesRender(t *testing.T) {
 	); err != nil {
 		t.Fatalf("failed login: %v", err)
 	}
-	shot(t, ctx, "12-login-failed")
+	servertest.Shot(t, ctx, "12-login-failed")
 	visit("/signup", "Create your account", "13-signup")
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#email`), "not an email"),
@@ -187,7 +173,7 @@ func TestBrowserPagesRender(t *testing.T) {
 	); err != nil {
 		t.Fatalf("bad sign-up: %v", err)
 	}
-	shot(t, ctx, "14-signup-invalid")
+	servertest.Shot(t, ctx, "14-signup-invalid")
 	visit("/no-such-page", "Not Found", "15-not-found")
 
 	if err := chromedp.Do(ctx,
@@ -206,6 +192,7 @@ func TestBrowserPagesRender(t *testing.T) {
 		{"/dashboard/usage", "Usage", "23-usage"},
 		{"/dashboard/billing", "Billing", "24-billing"},
 		{"/dashboard/team", "Team", "25-team"},
+		{"/dashboard/audit", "Audit log", "27-audit"},
 		{"/dashboard/settings", "Settings", "26-settings"},
 	} {
 		visit(p.path, p.heading, p.name)

@@ -7,14 +7,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/views"
 )
 
 // showLogin renders the log-in form.
 func (h *Handler) showLogin(c echo.Context) error {
 	if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
-		return c.Redirect(http.StatusSeeOther, "/dashboard")
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
 	return render(c, http.StatusOK, views.Login(views.AuthForm{CSRF: csrfToken(c), Next: nextParam(c)}))
 }
@@ -22,7 +24,11 @@ func (h *Handler) showLogin(c echo.Context) error {
 // login checks the credentials (throttled per email and IP) and starts a session.
 func (h *Handler) login(c echo.Context) error {
 	email := c.FormValue("email")
-	u, err := h.Auth.Login(c.Request().Context(), email, c.FormValue("password"), metering.ClientKey(c.RealIP()))
+	// The audit log records who tried from where; the person is known only once
+	// the password checks out.
+	r := c.Request()
+	ctx := audit.WithActor(r.Context(), audit.Actor{Kind: audit.ActorUser, IP: c.RealIP(), UserAgent: r.UserAgent()})
+	u, err := h.Auth.Login(ctx, email, c.FormValue("password"), metering.ClientKey(c.RealIP()))
 	if err != nil {
 		return h.authFormError(c, err, email, views.Login)
 	}
@@ -48,10 +54,11 @@ func nextParam(c echo.Context) string {
 	return ""
 }
 
-// safeNext allows only same-site dashboard paths, and the device sign-in page a
-// device's link opens, as a post-login destination.
+// safeNext allows only same-site dashboard and invitation paths, and the device
+// sign-in page a device's link opens, as a post-login destination.
 func safeNext(next string) string {
-	page := strings.HasPrefix(next, "/dashboard") || next == "/activate" || strings.HasPrefix(next, "/activate?")
+	page := strings.HasPrefix(next, "/dashboard") || strings.HasPrefix(next, team.PathInvitation) ||
+		next == "/activate" || strings.HasPrefix(next, "/activate?")
 	if page && !strings.HasPrefix(next, "//") && !strings.ContainsAny(next, "\\\r\n") {
 		return next
 	}

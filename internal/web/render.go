@@ -9,19 +9,49 @@ import (
 	"github.com/cairn-dev/cairn/views"
 )
 
+// dashboardNav is the sidebar, in order; each item shows only to the roles that
+// routeAccess lets open its page.
+var dashboardNav = []views.NavItem{
+	{Key: "overview", Label: "Overview", Href: "/dashboard"},
+	{Key: "documents", Label: "Documents", Href: "/dashboard/documents"},
+	{Key: "keys", Label: "API keys", Href: "/dashboard/keys"},
+	{Key: "usage", Label: "Usage", Href: "/dashboard/usage"},
+	{Key: "billing", Label: "Billing", Href: "/dashboard/billing"},
+	{Key: "team", Label: "Team", Href: "/dashboard/team"},
+	{Key: "audit", Label: "Audit log", Href: "/dashboard/audit"},
+	{Key: "settings", Label: "Settings", Href: "/dashboard/settings"},
+}
+
 // shell builds the dashboard frame for the current user and workspace, taking any
 // flash message out of the session.
 func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
-	ws := currentWorkspace(c)
+	ws, u := currentWorkspace(c), currentUser(c)
 	s := views.Shell{
-		Title: title, Active: active, CSRF: csrfToken(c), UserEmail: currentUser(c).Email,
+		Title: title, Active: active, CSRF: csrfToken(c), UserEmail: u.Email,
 		Workspace: views.Workspace{
 			ID: ws.ID.String(), Name: ws.Name, Plan: string(ws.Plan),
 			PlanName: h.Config.Plans.Get(ws.Plan).Name, Role: ws.Role,
 		},
 	}
-	if u := currentUser(c); !u.EmailVerified {
+	if !u.EmailVerified {
 		s.Unverified = u.Email
+	}
+	for _, n := range dashboardNav {
+		if rule := routeAccess["GET "+n.Href]; rule == signedIn || ws.Allows(rule) {
+			s.Nav = append(s.Nav, n)
+		}
+	}
+	// The switcher lists every workspace the person belongs to; a failure to list
+	// them only hides it.
+	if all, err := h.Workspaces.ListForUser(c.Request().Context(), u.ID); err != nil {
+		h.Log.Warn("workspace switcher: list failed", "err", err)
+	} else if len(all) > 1 {
+		for _, w := range all {
+			s.Workspaces = append(s.Workspaces, views.WorkspaceChoice{
+				ID: w.ID.String(), Name: w.Name, Role: w.Role, PlanName: h.Config.Plans.Get(w.Plan).Name,
+				Current: w.ID == ws.ID, Suspended: w.Suspended,
+			})
+		}
 	}
 	s.Banners = append(s.Banners, h.billingBanners(c)...)
 	s.Banners = append(s.Banners, h.quotaBanners(c)...)

@@ -3,21 +3,30 @@ package web
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/a-h/templ"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/views"
 )
 
 // showSignup renders the sign-up form.
 func (h *Handler) showSignup(c echo.Context) error {
 	if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
-		return c.Redirect(http.StatusSeeOther, "/dashboard")
+		return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 	}
-	return render(c, http.StatusOK, views.Signup(views.AuthForm{CSRF: csrfToken(c)}))
+	f := views.AuthForm{CSRF: csrfToken(c), Next: nextParam(c)}
+	// Signing up from an invitation's link: the account must use the invited address.
+	if token, ok := strings.CutPrefix(f.Next, team.PathInvitation); ok {
+		if inv, err := h.Team.Lookup(c.Request().Context(), token); err == nil {
+			f.Email, f.Invitation = inv.Email, inv.WorkspaceName
+		}
+	}
+	return render(c, http.StatusOK, views.Signup(f))
 }
 
 // signup creates the account and its workspace, then logs the person in.
@@ -30,7 +39,7 @@ func (h *Handler) signup(c echo.Context) error {
 	if err := h.startSession(c, u.ID.String(), ws.ID.String()); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/dashboard")
+	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 }
 
 // authFormError re-renders a sign-up or log-in form with the error next to its field.

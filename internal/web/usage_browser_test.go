@@ -87,7 +87,7 @@ func TestBrowserUsagePage(t *testing.T) {
 	); err != nil {
 		t.Fatalf("log in and open the usage page: %v", err)
 	}
-	shot(t, ctx, "usage")
+	servertest.Shot(t, ctx, "usage")
 	f, err := chromedp.Run(ctx, chromedp.Evaluate[chartFacts](readChart))
 	if err != nil {
 		t.Fatal(err)

@@ -10,12 +10,14 @@ import (
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/cairn-dev/cairn/internal/apikey"
+	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/billing"
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/device"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -34,6 +36,8 @@ type Deps struct {
 	Billing      *billing.Service
 	Meter        *metering.Service
 	Retrieval    *retrieval.Service
+	Team         *team.Service
+	AuditLog     *audit.Log
 }
 
 // Handler holds the dashboard's handlers.

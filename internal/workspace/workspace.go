@@ -58,6 +58,9 @@ type Workspace struct {
 	Name string
 	Plan plan.ID
 	Role string // the current user's role; empty outside a membership
+	// Suspended is set when the current user's membership is suspended because the
+	// plan allows fewer members than the workspace has (see SetPlanTx).
+	Suspended bool
 }
 
 // CanManage reports whether the role may manage members, invitations and every key.
@@ -100,7 +103,7 @@ func (s *Service) ForUser(ctx context.Context, userID, workspaceID uuid.UUID) (W
 	if err != nil {
 		return Workspace{}, fmt.Errorf("workspace: membership: %w", err)
 	}
-	return Workspace{ID: row.ID, Name: row.Name, Plan: plan.ID(row.Plan), Role: row.Role}, nil
+	return Workspace{ID: row.ID, Name: row.Name, Plan: plan.ID(row.Plan), Role: row.Role, Suspended: row.SuspendedAt != nil}, nil
 }
 
 // ListForUser returns the workspaces userID belongs to, oldest membership first.
@@ -111,7 +114,7 @@ func (s *Service) ListForUser(ctx context.Context, userID uuid.UUID) ([]Workspac
 	}
 	out := make([]Workspace, len(rows))
 	for i, r := range rows {
-		out[i] = Workspace{ID: r.ID, Name: r.Name, Plan: plan.ID(r.Plan), Role: r.Role}
+		out[i] = Workspace{ID: r.ID, Name: r.Name, Plan: plan.ID(r.Plan), Role: r.Role, Suspended: r.SuspendedAt != nil}
 	}
 	return out, nil
 }
@@ -158,12 +161,14 @@ func (s *Service) SetPlan(ctx context.Context, id uuid.UUID, p plan.ID, actor *u
 		return apperr.Field("plan", "must be one of free, pro, enterprise")
 	}
 	return db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		return SetPlanTx(ctx, s.q.WithTx(tx), id, p, actor, reason)
+		return SetPlanTx(ctx, s.q.WithTx(tx), s.plans, id, p, actor, reason)
 	})
 }
 
-// SetPlanTx is SetPlan inside a caller's transaction (the billing webhook's).
-func SetPlanTx(ctx context.Context, q *dbq.Queries, id uuid.UUID, p plan.ID, actor *uuid.UUID, reason string) error {
+// SetPlanTx is SetPlan inside a caller's transaction (the billing webhook's). Every
+// plan change passes here, so here the workspace's members are suspended when the
+// new plan allows fewer than it has, and restored when it allows them all again.
+func SetPlanTx(ctx context.Context, q *dbq.Queries, plans plan.Table, id uuid.UUID, p plan.ID, actor *uuid.UUID, reason string) error {
 	old, err := q.WorkspaceGetForUpdate(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return apperr.New(apperr.NotFound, "No such workspace.")
@@ -192,5 +197,54 @@ func SetPlanTx(ctx context.Context, q *dbq.Queries, id uuid.UUID, p plan.ID, act
 	if err := audit.Record(ctx, q, e); err != nil {
 		return fmt.Errorf("workspace: %w", err)
 	}
+	if err := applyMemberLimit(ctx, q, plans.Get(p), id, e.Actor); err != nil {
+		return err
+	}
+	// Key caches drop the workspace's keys on this, so a suspended member's key is
+	// refused (and a restored one accepted) on every replica.
 	return q.Notify(ctx, dbq.NotifyParams{Channel: ChannelChanged, Payload: id.String()})
+}
+
+// applyMemberLimit suspends every member but the owners when the workspace has more
+// members than p allows, and restores them all when p allows them. Suspension
+// deletes nothing: memberships, keys and invitations stay as they were.
+func applyMemberLimit(ctx context.Context, q *dbq.Queries, p plan.Plan, id uuid.UUID, actor *audit.Actor) error {
+	n, err := q.MembershipCount(ctx, id)
+	if err != nil {
+		return fmt.Errorf("workspace: count members: %w", err)
+	}
+	over := p.Limits.Members != plan.Unlimited && int(n) > p.Limits.Members
+	var changed int64
+	action := audit.MembersRestored
+	if over {
+		changed, err = q.MembershipSuspendAllButOwners(ctx, id)
+		action = audit.MembersSuspended
+	} else {
+		changed, err = q.MembershipRestoreAll(ctx, id)
+	}
+	if err != nil {
+		return fmt.Errorf("workspace: %s: %w", action, err)
+	}
+	if changed == 0 {
+		return nil
+	}
+	return audit.Record(ctx, q, audit.Entry{
+		WorkspaceID: id, Actor: actor, Action: action, TargetKind: "workspace", TargetID: id.String(),
+		Detail: map[string]any{"members": changed, "plan": string(p.ID), "plan_members": p.Limits.Members},
+	})
+}
+
+// SuspendedReason says why members of a workspace on plan p are suspended and how
+// they come back, for the Team page, the dashboard's refusal and the API's
+// plan_limit error.
+func SuspendedReason(plans plan.Table, p plan.ID) string {
+	cur := plans.Get(p)
+	msg := fmt.Sprintf("the %s plan allows %d member", cur.Name, cur.Limits.Members)
+	if cur.Limits.Members != 1 {
+		msg += "s"
+	}
+	if next, ok := plans.Next(p, func(l plan.Limits) int64 { return int64(l.Members) }); ok {
+		msg += fmt.Sprintf("; the owner can restore every member by upgrading to %s", next.Name)
+	}
+	return msg
 }

@@ -143,11 +143,79 @@ func (q *Queries) APIKeyGetActiveForUpdate(ctx context.Context, arg APIKeyGetAct
 }
 
 const aPIKeyList = `-- name: APIKeyList :many
-SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys WHERE workspace_id = $1 ORDER BY revoked_at IS NOT NULL, created_at DESC
+SELECT k.id, k.workspace_id, k.created_by, k.name, k.prefix, k.hash, k.created_at, k.last_used_at, k.revoked_at, k.scopes, k.expires_at, k.kind, k.last_ip, k.last_user_agent, u.email AS creator_email FROM api_keys k
+LEFT JOIN users u ON u.id = k.created_by
+WHERE k.workspace_id = $1
+ORDER BY k.revoked_at IS NOT NULL, k.created_at DESC
 `
 
-func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]ApiKey, error) {
+type APIKeyListRow struct {
+	ID            uuid.UUID
+	WorkspaceID   uuid.UUID
+	CreatedBy     *uuid.UUID
+	Name          string
+	Prefix        string
+	Hash          []byte
+	CreatedAt     time.Time
+	LastUsedAt    *time.Time
+	RevokedAt     *time.Time
+	Scopes        []string
+	ExpiresAt     *time.Time
+	Kind          string
+	LastIp        string
+	LastUserAgent string
+	CreatorEmail  *string
+}
+
+func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]APIKeyListRow, error) {
 	rows, err := q.db.Query(ctx, aPIKeyList, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []APIKeyListRow{}
+	for rows.Next() {
+		var i APIKeyListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CreatedBy,
+			&i.Name,
+			&i.Prefix,
+			&i.Hash,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.RevokedAt,
+			&i.Scopes,
+			&i.ExpiresAt,
+			&i.Kind,
+			&i.LastIp,
+			&i.LastUserAgent,
+			&i.CreatorEmail,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aPIKeyListActiveByCreator = `-- name: APIKeyListActiveByCreator :many
+SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys
+WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL
+ORDER BY created_at
+`
+
+type APIKeyListActiveByCreatorParams struct {
+	WorkspaceID uuid.UUID
+	CreatedBy   *uuid.UUID
+}
+
+func (q *Queries) APIKeyListActiveByCreator(ctx context.Context, arg APIKeyListActiveByCreatorParams) ([]ApiKey, error) {
+	rows, err := q.db.Query(ctx, aPIKeyListActiveByCreator, arg.WorkspaceID, arg.CreatedBy)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +280,53 @@ func (q *Queries) APIKeyRevoke(ctx context.Context, arg APIKeyRevokeParams) (Api
 		&i.LastUserAgent,
 	)
 	return i, err
+}
+
+const aPIKeyRevokeByCreator = `-- name: APIKeyRevokeByCreator :many
+UPDATE api_keys SET revoked_at = now()
+WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL
+RETURNING id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent
+`
+
+type APIKeyRevokeByCreatorParams struct {
+	WorkspaceID uuid.UUID
+	CreatedBy   *uuid.UUID
+}
+
+// A member who leaves or is removed takes the keys they made with them.
+func (q *Queries) APIKeyRevokeByCreator(ctx context.Context, arg APIKeyRevokeByCreatorParams) ([]ApiKey, error) {
+	rows, err := q.db.Query(ctx, aPIKeyRevokeByCreator, arg.WorkspaceID, arg.CreatedBy)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ApiKey{}
+	for rows.Next() {
+		var i ApiKey
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.CreatedBy,
+			&i.Name,
+			&i.Prefix,
+			&i.Hash,
+			&i.CreatedAt,
+			&i.LastUsedAt,
+			&i.RevokedAt,
+			&i.Scopes,
+			&i.ExpiresAt,
+			&i.Kind,
+			&i.LastIp,
+			&i.LastUserAgent,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const aPIKeyRolledActive = `-- name: APIKeyRolledActive :many
@@ -360,37 +475,50 @@ func (q *Queries) APIKeyTouch(ctx context.Context, arg APIKeyTouchParams) error 
 }
 
 const aPIKeyVerify = `-- name: APIKeyVerify :one
-SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
-       NULL::timestamptz AS secret_until
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan,
+    k.created_by, u.email AS creator_email, m.role AS creator_role, m.suspended_at AS creator_suspended_at,
+    k.scopes, k.expires_at, NULL::timestamptz AS secret_until
 FROM api_keys k
 JOIN workspaces w ON w.id = k.workspace_id
+LEFT JOIN users u ON u.id = k.created_by
+LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
 WHERE k.hash = $1::bytea AND k.revoked_at IS NULL
 UNION ALL
-SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan, k.scopes, k.expires_at,
-       r.valid_until AS secret_until
+SELECT k.id, k.name, k.prefix, k.workspace_id, w.name AS workspace_name, w.plan,
+    k.created_by, u.email AS creator_email, m.role AS creator_role, m.suspended_at AS creator_suspended_at,
+    k.scopes, k.expires_at, r.valid_until AS secret_until
 FROM api_key_rolled_secrets r
 JOIN api_keys k ON k.id = r.key_id
 JOIN workspaces w ON w.id = k.workspace_id
+LEFT JOIN users u ON u.id = k.created_by
+LEFT JOIN memberships m ON m.workspace_id = k.workspace_id AND m.user_id = k.created_by
 WHERE r.hash = $1::bytea AND r.valid_until > now() AND k.revoked_at IS NULL
 LIMIT 1
 `
 
 type APIKeyVerifyRow struct {
-	ID            uuid.UUID
-	Name          string
-	Prefix        string
-	WorkspaceID   uuid.UUID
-	WorkspaceName string
-	Plan          string
-	Scopes        []string
-	ExpiresAt     *time.Time
-	SecretUntil   *time.Time
+	ID                 uuid.UUID
+	Name               string
+	Prefix             string
+	WorkspaceID        uuid.UUID
+	WorkspaceName      string
+	Plan               string
+	CreatedBy          *uuid.UUID
+	CreatorEmail       *string
+	CreatorRole        *string
+	CreatorSuspendedAt *time.Time
+	Scopes             []string
+	ExpiresAt          *time.Time
+	SecretUntil        *time.Time
 }
 
 // A key's current secret, or the previous secret of a rolled key while its grace
 // lasts (secret_until then says until when). Both branches are index lookups on a
 // hash; revoked keys match neither. Expiry is checked by the caller, so that it
 // can say the key expired rather than that it is unknown.
+// A key acts as its creator: their role in the workspace and whether they are
+// suspended come with it. A creator who is no longer a member has no role (the
+// key is refused); a key made by an operator (no creator) acts for the workspace.
 func (q *Queries) APIKeyVerify(ctx context.Context, hash []byte) (APIKeyVerifyRow, error) {
 	row := q.db.QueryRow(ctx, aPIKeyVerify, hash)
 	var i APIKeyVerifyRow
@@ -401,6 +529,10 @@ func (q *Queries) APIKeyVerify(ctx context.Context, hash []byte) (APIKeyVerifyRo
 		&i.WorkspaceID,
 		&i.WorkspaceName,
 		&i.Plan,
+		&i.CreatedBy,
+		&i.CreatorEmail,
+		&i.CreatorRole,
+		&i.CreatorSuspendedAt,
 		&i.Scopes,
 		&i.ExpiresAt,
 		&i.SecretUntil,

@@ -7,6 +7,7 @@ package dbq
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -44,6 +45,40 @@ func (q *Queries) AuditInsert(ctx context.Context, arg AuditInsertParams) error 
 	return err
 }
 
+const auditInvitationEmails = `-- name: AuditInvitationEmails :many
+SELECT id, email FROM invitations WHERE workspace_id = $1 AND id = ANY($2::uuid[])
+`
+
+type AuditInvitationEmailsParams struct {
+	WorkspaceID uuid.UUID
+	Ids         []uuid.UUID
+}
+
+type AuditInvitationEmailsRow struct {
+	ID    uuid.UUID
+	Email string
+}
+
+func (q *Queries) AuditInvitationEmails(ctx context.Context, arg AuditInvitationEmailsParams) ([]AuditInvitationEmailsRow, error) {
+	rows, err := q.db.Query(ctx, auditInvitationEmails, arg.WorkspaceID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditInvitationEmailsRow{}
+	for rows.Next() {
+		var i AuditInvitationEmailsRow
+		if err := rows.Scan(&i.ID, &i.Email); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const auditList = `-- name: AuditList :many
 SELECT id, workspace_id, actor_user_id, action, detail, created_at, actor_kind, target_kind, target_id, ip, user_agent FROM audit_log WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2::int
 `
@@ -75,6 +110,103 @@ func (q *Queries) AuditList(ctx context.Context, arg AuditListParams) ([]AuditLo
 			&i.Ip,
 			&i.UserAgent,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const auditPage = `-- name: AuditPage :many
+SELECT id, workspace_id, actor_user_id, action, detail, created_at, actor_kind, target_kind, target_id, ip, user_agent FROM audit_log
+WHERE workspace_id = $1
+  AND ($2::text IS NULL OR actor_kind = $2::text)
+  AND ($3::uuid IS NULL OR actor_user_id = $3::uuid)
+  AND ($4::text IS NULL OR action = $4::text)
+  AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
+  AND ($6::timestamptz IS NULL OR created_at < $6::timestamptz)
+  AND ($7::bigint IS NULL OR id < $7::bigint)
+ORDER BY id DESC
+LIMIT $8::int
+`
+
+type AuditPageParams struct {
+	WorkspaceID *uuid.UUID
+	ActorKind   *string
+	ActorUserID *uuid.UUID
+	Action      *string
+	Since       *time.Time
+	Until       *time.Time
+	BeforeID    *int64
+	Lim         int32
+}
+
+// One page of a workspace's log, newest first, each filter applied when given;
+// pages continue below the last id shown (before_id).
+func (q *Queries) AuditPage(ctx context.Context, arg AuditPageParams) ([]AuditLog, error) {
+	rows, err := q.db.Query(ctx, auditPage,
+		arg.WorkspaceID,
+		arg.ActorKind,
+		arg.ActorUserID,
+		arg.Action,
+		arg.Since,
+		arg.Until,
+		arg.BeforeID,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditLog{}
+	for rows.Next() {
+		var i AuditLog
+		if err := rows.Scan(
+			&i.ID,
+			&i.WorkspaceID,
+			&i.ActorUserID,
+			&i.Action,
+			&i.Detail,
+			&i.CreatedAt,
+			&i.ActorKind,
+			&i.TargetKind,
+			&i.TargetID,
+			&i.Ip,
+			&i.UserAgent,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const auditUserEmails = `-- name: AuditUserEmails :many
+SELECT id, email FROM users WHERE id = ANY($1::uuid[])
+`
+
+type AuditUserEmailsRow struct {
+	ID    uuid.UUID
+	Email string
+}
+
+// Rows name people by id; their emails are looked up when the log is read.
+func (q *Queries) AuditUserEmails(ctx context.Context, ids []uuid.UUID) ([]AuditUserEmailsRow, error) {
+	rows, err := q.db.Query(ctx, auditUserEmails, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AuditUserEmailsRow{}
+	for rows.Next() {
+		var i AuditUserEmailsRow
+		if err := rows.Scan(&i.ID, &i.Email); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

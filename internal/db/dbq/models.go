@@ -124,6 +124,21 @@ type Document struct {
 	ContentHash  []byte
 }
 
+type Invitation struct {
+	ID          uuid.UUID
+	WorkspaceID uuid.UUID
+	Email       string
+	Role        string
+	InvitedBy   *uuid.UUID
+	TokenHash   []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	SentAt      *time.Time
+	AcceptedAt  *time.Time
+	AcceptedBy  *uuid.UUID
+	RevokedAt   *time.Time
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
@@ -136,6 +151,7 @@ type Membership struct {
 	UserID      uuid.UUID
 	Role        string
 	CreatedAt   time.Time
+	SuspendedAt *time.Time
 }
 
 type QuotaCounter struct {

@@ -12,6 +12,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const membershipCount = `-- name: MembershipCount :one
+SELECT count(*)::int FROM memberships WHERE workspace_id = $1
+`
+
+// Suspended members count: they come back on upgrade.
+func (q *Queries) MembershipCount(ctx context.Context, workspaceID uuid.UUID) (int32, error) {
+	row := q.db.QueryRow(ctx, membershipCount, workspaceID)
+	var column_1 int32
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const membershipCreate = `-- name: MembershipCreate :exec
 INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3::text)
 `
@@ -28,7 +40,7 @@ func (q *Queries) MembershipCreate(ctx context.Context, arg MembershipCreatePara
 }
 
 const membershipGet = `-- name: MembershipGet :one
-SELECT w.id, w.name, w.plan, w.created_at, m.role FROM memberships m
+SELECT w.id, w.name, w.plan, w.created_at, m.role, m.suspended_at FROM memberships m
 JOIN workspaces w ON w.id = m.workspace_id
 WHERE m.user_id = $1 AND m.workspace_id = $2
 `
@@ -39,11 +51,12 @@ type MembershipGetParams struct {
 }
 
 type MembershipGetRow struct {
-	ID        uuid.UUID
-	Name      string
-	Plan      string
-	CreatedAt time.Time
-	Role      string
+	ID          uuid.UUID
+	Name        string
+	Plan        string
+	CreatedAt   time.Time
+	Role        string
+	SuspendedAt *time.Time
 }
 
 func (q *Queries) MembershipGet(ctx context.Context, arg MembershipGetParams) (MembershipGetRow, error) {
@@ -55,23 +68,25 @@ func (q *Queries) MembershipGet(ctx context.Context, arg MembershipGetParams) (M
 		&i.Plan,
 		&i.CreatedAt,
 		&i.Role,
+		&i.SuspendedAt,
 	)
 	return i, err
 }
 
 const membershipListForUser = `-- name: MembershipListForUser :many
-SELECT w.id, w.name, w.plan, w.created_at, m.role FROM memberships m
+SELECT w.id, w.name, w.plan, w.created_at, m.role, m.suspended_at FROM memberships m
 JOIN workspaces w ON w.id = m.workspace_id
 WHERE m.user_id = $1
 ORDER BY m.created_at
 `
 
 type MembershipListForUserRow struct {
-	ID        uuid.UUID
-	Name      string
-	Plan      string
-	CreatedAt time.Time
-	Role      string
+	ID          uuid.UUID
+	Name        string
+	Plan        string
+	CreatedAt   time.Time
+	Role        string
+	SuspendedAt *time.Time
 }
 
 func (q *Queries) MembershipListForUser(ctx context.Context, userID uuid.UUID) ([]MembershipListForUserRow, error) {
@@ -89,6 +104,7 @@ func (q *Queries) MembershipListForUser(ctx context.Context, userID uuid.UUID) (
 			&i.Plan,
 			&i.CreatedAt,
 			&i.Role,
+			&i.SuspendedAt,
 		); err != nil {
 			return nil, err
 		}
@@ -98,6 +114,32 @@ func (q *Queries) MembershipListForUser(ctx context.Context, userID uuid.UUID) (
 		return nil, err
 	}
 	return items, nil
+}
+
+const membershipRestoreAll = `-- name: MembershipRestoreAll :execrows
+UPDATE memberships SET suspended_at = NULL
+WHERE workspace_id = $1 AND suspended_at IS NOT NULL
+`
+
+func (q *Queries) MembershipRestoreAll(ctx context.Context, workspaceID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, membershipRestoreAll, workspaceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const membershipSuspendAllButOwners = `-- name: MembershipSuspendAllButOwners :execrows
+UPDATE memberships SET suspended_at = now()
+WHERE workspace_id = $1 AND role <> 'owner' AND suspended_at IS NULL
+`
+
+func (q *Queries) MembershipSuspendAllButOwners(ctx context.Context, workspaceID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, membershipSuspendAllButOwners, workspaceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const workspaceCreate = `-- name: WorkspaceCreate :one
