@@ -47,6 +47,12 @@ eval: services ## search quality per collection and mode through the API, beside
 	@test -n "$(DATA)" || { echo "make eval DATA=/path/to/collections (Cranfield's or BEIR's layout)"; exit 2; }
 	go run ./cmd/cairn-eval -data $(DATA)
 
+BASE_URL ?= http://localhost:8080
+
+.PHONY: extension
+extension: ## pack the browser extension into dist/cairn-extension.zip for the stores, its default backend BASE_URL (make extension BASE_URL=https://…)
+	go run ./cmd/cairn-extension -src extension -out dist/cairn-extension.zip -base-url "$(BASE_URL)"
+
 # gen-inputs lists what the generated code is made from, with the sqlc and templ
 # versions go.mod pins, and hashes of the generated files themselves. make generate
 # records it in GEN_STAMP, so check-generated can tell in a second, without building

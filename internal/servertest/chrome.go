@@ -34,6 +34,13 @@ func ChromePath() string {
 // hung page fails the test instead of the whole run.
 func NewChrome(tb testing.TB, timeout time.Duration) context.Context {
 	tb.Helper()
+	return NewChromeWith(tb, timeout)
+}
+
+// NewChromeWith is NewChrome with extra browser flags, such as the ones that load
+// an unpacked extension.
+func NewChromeWith(tb testing.TB, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	tb.Helper()
 	path := ChromePath()
 	if _, err := os.Stat(path); err != nil {
 		if os.Getenv("CI") == "" {
@@ -56,6 +63,7 @@ func NewChrome(tb testing.TB, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 	}
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
 	// The first Run starts the browser; it must not carry the timeout (that would
