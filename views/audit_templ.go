@@ -124,7 +124,7 @@ func AuditLogPage(s Shell, a AuditPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" list=\"audit-actors\" placeholder=\"email, stripe or system\" maxlength=\"254\"> <datalist id=\"audit-actors\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "\" list=\"audit-actors\" placeholder=\"email, stripe, system or device\" maxlength=\"254\"> <datalist id=\"audit-actors\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

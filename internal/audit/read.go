@@ -65,6 +65,8 @@ func (r Row) Actor() string {
 		return "Stripe"
 	case r.ActorKind == ActorSystem:
 		return "system"
+	case r.ActorKind == ActorDevice:
+		return "a device signing in"
 	case r.ActorEmail != "":
 		return r.ActorEmail
 	case r.ActorID != nil:
@@ -192,7 +194,7 @@ type Query struct {
 	Actor, Action, From, To, Before string
 }
 
-// ParseFilter reads the log page's query: actor ("stripe", "system", or a person's
+// ParseFilter reads the log page's query: actor ("stripe", "system", "device", or a person's
 // email; an unknown email matches nothing), action, and a date range from and to
 // (YYYY-MM-DD, UTC, both days included). Bad values are invalid_request naming the
 // parameter.
@@ -205,8 +207,10 @@ func (l *Log) ParseFilter(ctx context.Context, workspaceID uuid.UUID, qp Query) 
 		f.ActorKind = ActorStripe
 	case strings.EqualFold(actor, string(ActorSystem)):
 		f.ActorKind = ActorSystem
+	case strings.EqualFold(actor, string(ActorDevice)):
+		f.ActorKind = ActorDevice
 	case len(actor) > 254 || !strings.Contains(actor, "@"):
-		return Filter{}, apperr.Field("actor", "give a person's email, stripe or system")
+		return Filter{}, apperr.Field("actor", "give a person's email, stripe, system or device")
 	default:
 		id := uuid.Nil // nobody: the filter matches no entry
 		u, err := l.q.UserGetByEmail(ctx, actor)

@@ -33,7 +33,7 @@ func (h *Handler) showAudit(c echo.Context) error {
 	for _, x := range audit.Actions {
 		a.Actions = append(a.Actions, string(x))
 	}
-	a.Actors = []string{"stripe", "system"}
+	a.Actors = []string{"stripe", "system", "device"}
 	if members, err := h.Team.Members(ctx, ws.ID); err == nil {
 		for _, m := range members {
 			a.Actors = append(a.Actors, m.Email)
