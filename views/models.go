@@ -122,7 +122,8 @@ type PlanCard struct {
 
 // Billing is the billing page.
 type Billing struct {
-	// Enabled is false when Stripe is not configured; the page then says how to turn it on.
+	// Enabled is false when Stripe is not configured; the page then says so (how to
+	// configure it is for operators, in the README).
 	Enabled   bool
 	CanManage bool
 	PlanName  string
@@ -133,9 +134,10 @@ type Billing struct {
 	HasPortal    bool
 	Subscription *BillingSubscription
 	// OverLimits explain what is beyond the plan's caps (after a downgrade).
-	OverLimits  []string
-	WorkspaceID string
-	WebhookURL  string
+	OverLimits []string
+	// Account is how the workspace pays and its invoices; nil when there is nothing
+	// to show or the person may not see it.
+	Account *BillingAccount
 }
 
 // BillingSubscription is the workspace's subscription as the billing page shows it.
@@ -143,6 +145,26 @@ type BillingSubscription struct {
 	PlanName string
 	Status   string // Stripe's status, e.g. active, past_due
 	Detail   string // renewal, cancellation or grace deadline, in words
+	// Ending is set when the subscription is canceled and ends at the period's end.
+	Ending bool
+}
+
+// BillingAccount is what Stripe holds for the workspace: how it pays and its latest invoices.
+type BillingAccount struct {
+	PaymentMethod string
+	Invoices      []BillingInvoice
+	// Problem, when set, says these could not be read from Stripe (or are from an
+	// earlier read).
+	Problem string
+}
+
+// BillingInvoice is one row of the invoices table.
+type BillingInvoice struct {
+	Number string
+	Date   string
+	Amount string // e.g. "$10.00"
+	Status string
+	URL    string
 }
 
 // BillingReturn is the page Stripe Checkout sends people back to.
