@@ -46,10 +46,13 @@ type Workspace struct {
 	Role     string
 }
 
-// Message is a one-line notice; Kind is ok, info, warn or error.
+// Message is a one-line notice; Kind is ok, info, warn or error. Href and Action,
+// when set, add a link saying what to do (e.g. "See plans" on a limit).
 type Message struct {
-	Kind string
-	Text string
+	Kind   string `json:"kind"`
+	Text   string `json:"text"`
+	Href   string `json:"href,omitempty"`
+	Action string `json:"action,omitempty"`
 }
 
 // AuthForm is the sign-up or log-in form with what the person typed and what went wrong.

@@ -92,7 +92,16 @@ func (h *Handler) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		rule, ok := routeAccess[key]
 		if !ok {
 			if !h.routes[key] {
-				return next(c) // no such route: the group's not-found handler answers 404
+				// No such route: the group's not-found handler answers 404, inside
+				// the dashboard's frame for a signed-in person.
+				if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
+					if u, err := h.signedInUser(c); err != nil || u == nil {
+						return err
+					} else if ws, err := h.currentWorkspace(c.Request().Context(), u.ID, false); err == nil {
+						reqctx.SetWorkspace(c, ws)
+					}
+				}
+				return next(c)
 			}
 			h.Log.Error("web: route without an access rule; refused", "route", key)
 			return apperr.New(apperr.Forbidden, "This page is not available.")

@@ -55,9 +55,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 	}
 	s.Banners = append(s.Banners, h.billingBanners(c)...)
 	s.Banners = append(s.Banners, h.quotaBanners(c)...)
-	if f := h.Sessions.PopString(c.Request().Context(), sessFlash); f != "" {
-		s.Flash = &views.Message{Kind: "ok", Text: f}
-	}
+	s.Flash = h.popFlash(c)
 	return s
 }
 
