@@ -11,6 +11,9 @@ type Shell struct {
 	Workspace Workspace
 	// Nav is the sidebar: the pages the person's role may open.
 	Nav []NavItem
+	// Allowed holds "METHOD /route" for every dashboard route the person's role
+	// may use, so pages hide what the server would refuse.
+	Allowed map[string]bool
 	// Workspaces are every workspace the person belongs to, for the switcher; empty
 	// when there is only the current one.
 	Workspaces []WorkspaceChoice
