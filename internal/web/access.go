@@ -175,7 +175,11 @@ func (h *Handler) currentWorkspace(ctx context.Context, uid uuid.UUID, strict bo
 		return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your membership in %s is suspended: %s. Nothing was deleted. You are now in %s.",
 			ws.Name, workspace.SuspendedReason(h.Config.Plans, ws.Plan), next.Name)
 	}
-	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "You are no longer a member of the workspace this page belonged to. You are now in %s.", next.Name)
+	gone := "the workspace this page belonged to"
+	if old, err := h.Workspaces.Get(ctx, id); err == nil {
+		gone = old.Name // they were a member: its name is no secret to them
+	}
+	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "You are no longer a member of %s. You are now in %s.", gone, next.Name)
 }
 
 // firstWorkspace moves the session to the user's oldest workspace they can open.
