@@ -46,3 +46,23 @@ document.addEventListener("click", function (ev) {
   btn.setAttribute("aria-expanded", open ? "true" : "false");
   target.classList.toggle("open", open);
 });
+
+// An htmx request that fails shows why above the page: the server answers such
+// requests with a short alert (views.ErrorFragment); anything else (a proxy's page,
+// no answer at all) gets a plain sentence. Text only, never the response's markup.
+function showPageError(text) {
+  var box = document.getElementById("page-messages");
+  if (!box) return;
+  var div = document.createElement("div");
+  div.className = "alert error";
+  div.setAttribute("role", "alert");
+  div.textContent = text;
+  box.replaceChildren(div);
+}
+document.addEventListener("htmx:responseError", function (ev) {
+  var alert = new DOMParser().parseFromString(ev.detail.xhr.responseText || "", "text/html").querySelector(".alert");
+  showPageError(alert ? alert.textContent.trim() : "Something went wrong (" + ev.detail.xhr.status + "). Please try again.");
+});
+document.addEventListener("htmx:sendError", function () {
+  showPageError("The server could not be reached. Check your connection and try again.");
+});

@@ -11,6 +11,9 @@ type Shell struct {
 	Workspace Workspace
 	// Nav is the sidebar: the pages the person's role may open.
 	Nav []NavItem
+	// Allowed holds "METHOD /route" for every dashboard route the person's role
+	// may use, so pages hide what the server would refuse.
+	Allowed map[string]bool
 	// Workspaces are every workspace the person belongs to, for the switcher; empty
 	// when there is only the current one.
 	Workspaces []WorkspaceChoice
@@ -46,10 +49,13 @@ type Workspace struct {
 	Role     string
 }
 
-// Message is a one-line notice; Kind is ok, info, warn or error.
+// Message is a one-line notice; Kind is ok, info, warn or error. Href and Action,
+// when set, add a link saying what to do (e.g. "See plans" on a limit).
 type Message struct {
-	Kind string
-	Text string
+	Kind   string `json:"kind"`
+	Text   string `json:"text"`
+	Href   string `json:"href,omitempty"`
+	Action string `json:"action,omitempty"`
 }
 
 // AuthForm is the sign-up or log-in form with what the person typed and what went wrong.
@@ -148,7 +154,8 @@ type PlanCard struct {
 
 // Billing is the billing page.
 type Billing struct {
-	// Enabled is false when Stripe is not configured; the page then says how to turn it on.
+	// Enabled is false when Stripe is not configured; the page then says so (how to
+	// configure it is for operators, in the README).
 	Enabled   bool
 	CanManage bool
 	PlanName  string
@@ -159,9 +166,10 @@ type Billing struct {
 	HasPortal    bool
 	Subscription *BillingSubscription
 	// OverLimits explain what is beyond the plan's caps (after a downgrade).
-	OverLimits  []string
-	WorkspaceID string
-	WebhookURL  string
+	OverLimits []string
+	// Account is how the workspace pays and its invoices; nil when there is nothing
+	// to show or the person may not see it.
+	Account *BillingAccount
 }
 
 // BillingSubscription is the workspace's subscription as the billing page shows it.
@@ -169,6 +177,26 @@ type BillingSubscription struct {
 	PlanName string
 	Status   string // Stripe's status, e.g. active, past_due
 	Detail   string // renewal, cancellation or grace deadline, in words
+	// Ending is set when the subscription is canceled and ends at the period's end.
+	Ending bool
+}
+
+// BillingAccount is what Stripe holds for the workspace: how it pays and its latest invoices.
+type BillingAccount struct {
+	PaymentMethod string
+	Invoices      []BillingInvoice
+	// Problem, when set, says these could not be read from Stripe (or are from an
+	// earlier read).
+	Problem string
+}
+
+// BillingInvoice is one row of the invoices table.
+type BillingInvoice struct {
+	Number string
+	Date   string
+	Amount string // e.g. "$10.00"
+	Status string
+	URL    string
 }
 
 // BillingReturn is the page Stripe Checkout sends people back to.

@@ -415,3 +415,54 @@ func TestCreateNeedsAVerifiedEmail(t *testing.T) {
 		t.Fatalf("Create after verifying = %v", err)
 	}
 }
+
+// TestMembersRevokeOnlyTheirOwnKeys: in a team, a member revokes the keys they
+// made and is refused another's; an admin revokes anyone's.
+func TestMembersRevokeOnlyTheirOwnKeys(t *testing.T) {
+	pool, _ := dbtest.NewPool(t)
+	ctx := context.Background()
+	owner, ws := newWorkspace(t, pool)
+	member, _ := newWorkspace(t, pool)
+	admin, _ := newWorkspace(t, pool)
+	for id, role := range map[uuid.UUID]string{member: workspace.RoleMember, admin: workspace.RoleAdmin} {
+		if _, err := pool.Exec(ctx, `INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, $3)`, ws.ID, id, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := newService(pool)
+	ownersKey, err := keys.Create(ctx, ws.ID, &owner, "owner's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	membersKey, err := keys.Create(ctx, ws.ID, &member, "member's")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asMember := workspace.Workspace{ID: ws.ID, Name: ws.Name, Role: workspace.RoleMember}
+	asAdmin := workspace.Workspace{ID: ws.ID, Name: ws.Name, Role: workspace.RoleAdmin}
+
+	t.Run("MemberRefusedAnotherMembersKey", func(t *testing.T) {
+		if err := keys.Revoke(ctx, asMember, ownersKey.ID, member); !apperr.Is(err, apperr.Forbidden) {
+			t.Fatalf("a member revoking the owner's key = %v, want forbidden", err)
+		}
+		if _, err := keys.Verify(ctx, ownersKey.Secret); err != nil {
+			t.Fatalf("the owner's key stopped working: %v", err)
+		}
+	})
+	t.Run("MemberRevokesTheirOwn", func(t *testing.T) {
+		if err := keys.Revoke(ctx, asMember, membersKey.ID, member); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Verify(ctx, membersKey.Secret); !apperr.Is(err, apperr.Unauthorized) {
+			t.Fatalf("the revoked key: %v", err)
+		}
+	})
+	t.Run("AdminRevokesAnyones", func(t *testing.T) {
+		if err := keys.Revoke(ctx, asAdmin, ownersKey.ID, admin); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := keys.Verify(ctx, ownersKey.Secret); !apperr.Is(err, apperr.Unauthorized) {
+			t.Fatalf("the owner's key after an admin revoked it: %v", err)
+		}
+	})
+}

@@ -273,15 +273,14 @@ func TestBillingPermissions(t *testing.T) {
 
 func TestCheckoutStripeDown(t *testing.T) {
 	inst, acct, b := startLoggedIn(t, stripeEnv(deadStripe))
-	resp, body := b.Submit("/dashboard/billing", "/dashboard/billing/checkout", url.Values{"plan": {"pro"}})
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("status %d, want 503", resp.StatusCode)
+	resp, _ := b.Submit("/dashboard/billing", "/dashboard/billing/checkout", url.Values{"plan": {"pro"}})
+	// The failed upgrade comes back to the billing page with the reason.
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/billing" {
+		t.Fatalf("status %d to %q, want 303 back to /dashboard/billing", resp.StatusCode, resp.Header.Get("Location"))
 	}
+	_, body := b.Get("/dashboard/billing")
 	if !strings.Contains(body, "Stripe could not be reached, so nothing was changed") || strings.Contains(body, "127.0.0.1:1") {
-		t.Fatalf("the error page does not explain the outage plainly:\n%s", body)
-	}
-	if resp.Header.Get("Retry-After") == "" {
-		t.Fatal("no Retry-After")
+		t.Fatalf("the billing page does not explain the outage plainly:\n%s", body)
 	}
 	if n := queryInt(t, inst, "SELECT count(*) FROM stripe_customers WHERE workspace_id = $1", acct.WorkspaceID); n != 0 {
 		t.Fatal("a customer was stored although Stripe was down")
@@ -291,9 +290,13 @@ func TestCheckoutStripeDown(t *testing.T) {
 func TestBillingOff(t *testing.T) {
 	_, acct, b := startLoggedIn(t, nil)
 	_, page := b.Get("/dashboard/billing")
-	for _, want := range []string{"Billing is off on this server", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "cairn admin set-plan --workspace " + acct.WorkspaceID.String()} {
-		if !strings.Contains(page, want) {
-			t.Fatalf("billing-off page lacks %q:\n%s", want, page)
+	if !strings.Contains(page, "Billing is not enabled on this server") {
+		t.Fatalf("billing-off page does not say billing is not enabled:\n%s", page)
+	}
+	// Setting billing up is the operator's business (the README); customers see none of it.
+	for _, leak := range []string{"STRIPE_", "whsec_", "cairn admin", "/webhooks/stripe", acct.WorkspaceID.String()} {
+		if strings.Contains(page, leak) {
+			t.Fatalf("billing-off page shows customers the server's setup (%q):\n%s", leak, page)
 		}
 	}
 	if strings.Contains(page, "Upgrade to") {

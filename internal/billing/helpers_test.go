@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,6 +101,25 @@ type stripeRecorder struct {
 	URL   string
 	mu    sync.Mutex
 	calls []recordedCall
+	// rewrite, when set, may change a JSON answer before Cairn sees it, for states
+	// stripe-mock's fixtures never take (a paid invoice, say).
+	rewrite func(method, path string, body map[string]any)
+	// down makes every call fail with 500, as an outage would.
+	down bool
+}
+
+// Rewrite sets a function that may change stripe-mock's JSON answers.
+func (r *stripeRecorder) Rewrite(fn func(method, path string, body map[string]any)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rewrite = fn
+}
+
+// SetDown makes Stripe fail every call (true) or answer again (false).
+func (r *stripeRecorder) SetDown(down bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.down = down
 }
 
 func newStripeRecorder(t *testing.T, target string) *stripeRecorder {
@@ -115,12 +135,21 @@ func newStripeRecorder(t *testing.T, target string) *stripeRecorder {
 		if err != nil {
 			return err
 		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
 		call := resp.Request.Context().Value(callKey{}).(*recordedCall)
 		_ = json.Unmarshal(body, &call.Response)
 		r.mu.Lock()
+		rewrite := r.rewrite
 		r.calls = append(r.calls, *call)
 		r.mu.Unlock()
+		if rewrite != nil && call.Response != nil {
+			rewrite(call.Method, call.Path, call.Response)
+			if body, err = json.Marshal(call.Response); err != nil {
+				return err
+			}
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return nil
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -131,6 +160,16 @@ func newStripeRecorder(t *testing.T, target string) *stripeRecorder {
 			form = req.URL.Query()
 		}
 		call := &recordedCall{Method: req.Method, Path: req.URL.Path, IdempotencyKey: req.Header.Get("Idempotency-Key"), Form: form}
+		r.mu.Lock()
+		down := r.down
+		if down {
+			r.calls = append(r.calls, *call)
+		}
+		r.mu.Unlock()
+		if down {
+			http.Error(w, `{"error":{"type":"api_error","message":"down for the test"}}`, http.StatusInternalServerError)
+			return
+		}
 		proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), callKey{}, call)))
 	}))
 	t.Cleanup(srv.Close)

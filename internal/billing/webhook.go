@@ -111,6 +111,9 @@ func (s *Service) ApplyEvent(ctx context.Context, ev stripe.Event) (string, erro
 		if err != nil {
 			return fmt.Errorf("billing: record event: %w", err)
 		}
+		if err := forgetDetails(ctx, q, ev); err != nil {
+			return err
+		}
 		var ws *uuid.UUID
 		outcome, ws, err = s.apply(ctx, q, ev, at)
 		if err != nil {

@@ -13,7 +13,7 @@ import (
 	"unicode"
 
 	readability "codeberg.org/readeck/go-readability/v2"
-	"codeberg.org/readeck/go-readability/v2/render"
+	readertext "codeberg.org/readeck/go-readability/v2/render"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 
@@ -64,7 +64,7 @@ func ExtractPage(rawHTML, pageURL string) (Page, error) {
 	if art.Node == nil {
 		return Page{}, errNoReadableText
 	}
-	text := tidyText(render.InnerText(art.Node))
+	text := tidyText(readertext.InnerText(art.Node))
 	switch {
 	case strings.TrimSpace(text) == "":
 		return Page{}, errNoReadableText

@@ -35,7 +35,7 @@ func toAppError(err error) *apperr.Error {
 		msg, _ := he.Message.(string)
 		switch he.Code {
 		case http.StatusNotFound:
-			return apperr.New(apperr.NotFound, "No such route.")
+			return apperr.New(apperr.NotFound, "There is nothing at this address. The link may be mistyped or out of date.")
 		case http.StatusMethodNotAllowed:
 			return &apperr.Error{Code: apperr.Invalid, Message: "Method not allowed on this route."}
 		case http.StatusRequestEntityTooLarge:
@@ -99,10 +99,11 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		werr = c.NoContent(status)
 	case isAPIPath(c.Request().URL.Path):
 		werr = c.JSON(status, errorBody{Error: errorDetail{Code: e.Code, Message: e.Message, RequestID: reqctx.RequestID(c)}})
+	case s.web != nil && s.web.RenderError(c, status, e):
 	default:
 		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 		c.Response().WriteHeader(status)
-		werr = views.ErrorPage(status, http.StatusText(status), e.Message).Render(c.Request().Context(), c.Response())
+		werr = views.ErrorPage(status, views.ErrorTitle(status), e.Message).Render(c.Request().Context(), c.Response())
 	}
 	if werr != nil {
 		s.log.Debug("writing error response failed", "err", werr)

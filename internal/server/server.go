@@ -58,6 +58,8 @@ type Server struct {
 	registry  *prometheus.Registry
 	queue     *jobs.Queue
 	outbox    *mail.Outbox
+	// web renders the dashboard's errors inside its frame (errors.go).
+	web *web.Handler
 
 	// workers run until Close; each flushes what it holds before returning.
 	workers []func(ctx context.Context)
@@ -159,11 +161,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Keys: s.keys, Devices: s.devices, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins,
 		BaseURL: cfg.BaseURL, Log: log,
 	}).Routes(e)
-	web.New(web.Deps{
+	s.web = web.New(web.Deps{
 		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Devices: s.devices, Meter: meter,
 		Billing: bill, Retrieval: s.retrieval, Team: team.NewService(pool, cfg.Plans, s.outbox, cfg.BaseURL),
 		AuditLog: audit.NewLog(pool),
-	}).Routes(e)
+	})
+	s.web.Routes(e)
 
 	if err := s.queue.Init(); err != nil {
 		pool.Close()

@@ -189,6 +189,7 @@ func TestBrowserTeamStory(t *testing.T) {
 	if err := chromedp.Do(member, chromedp.Navigate(b.URL+"/dashboard/documents")); err != nil {
 		t.Fatal(err)
 	}
+	servertest.Shot(t, member, "team-08-refused-on-b")
 	text, err := chromedp.Run(member, chromedp.Text(chromedp.CSS(`body`)))
 	if err != nil || !strings.Contains(text, "no longer a member") || strings.Contains(text, "Notes on radium") {
 		t.Fatalf("the removed member's session on B: %v %.400s", err, text)
@@ -200,5 +201,5 @@ func TestBrowserTeamStory(t *testing.T) {
 	if err != nil || strings.Contains(text, "Notes on radium") || strings.Contains(text, teamName) {
 		t.Fatalf("the removed member's session on A still shows the team: %v %.400s", err, text)
 	}
-	servertest.Shot(t, member, "team-08-refused")
+	servertest.Shot(t, member, "team-09-own-workspace-on-a")
 }

@@ -246,6 +246,32 @@ func TestRemovalReachesEveryReplica(t *testing.T) {
 	}
 }
 
+// TestDeletedAccountsKeysStopWorking deletes a member's account outright (as
+// account deletion does) and checks that their key is refused on every replica
+// within two seconds, rather than living on as a key without a creator.
+func TestDeletedAccountsKeysStopWorking(t *testing.T) {
+	tm := setup(t, nil)
+	other := servertest.StartOn(t, tm.inst.DatabaseURL, nil)
+	member := tm.inst.NewAccount(t, plan.Free)
+	key := tm.inst.Join(t, member, tm.owner.WorkspaceID, workspace.RoleMember)
+	for _, r := range []*servertest.Instance{tm.inst, other} {
+		if s, body := status(t, r, "GET", "/v1/me", key, ""); s != 200 {
+			t.Fatalf("before: %d %s", s, body)
+		}
+	}
+	if _, err := tm.inst.Server.Pool().Exec(context.Background(), `DELETE FROM users WHERE id = $1`, member.UserID); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*servertest.Instance{tm.inst, other} {
+		eventually(t, "a deleted account's key on "+r.URL, func() string {
+			if s, body := status(t, r, "GET", "/v1/me", key, ""); s != http.StatusUnauthorized {
+				return body
+			}
+			return ""
+		})
+	}
+}
+
 // TestOwnershipAndLeaving: the last owner can neither leave nor be demoted; the
 // owner transfers ownership and becomes an admin; then the old owner can leave.
 func TestOwnershipAndLeaving(t *testing.T) {

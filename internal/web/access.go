@@ -97,7 +97,16 @@ func (h *Handler) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		rule, ok := routeAccess[key]
 		if !ok {
 			if !h.routes[key] {
-				return next(c) // no such route: the group's not-found handler answers 404
+				// No such route: the group's not-found handler answers 404, inside
+				// the dashboard's frame for a signed-in person.
+				if h.Sessions.GetString(c.Request().Context(), sessUserID) != "" {
+					if u, err := h.signedInUser(c); err != nil || u == nil {
+						return err
+					} else if ws, err := h.currentWorkspace(c.Request().Context(), u.ID, false); err == nil {
+						reqctx.SetWorkspace(c, ws)
+					}
+				}
+				return next(c)
 			}
 			h.Log.Error("web: route without an access rule; refused", "route", key)
 			return apperr.New(apperr.Forbidden, "This page is not available.")
@@ -171,7 +180,11 @@ func (h *Handler) currentWorkspace(ctx context.Context, uid uuid.UUID, strict bo
 		return workspace.Workspace{}, apperr.New(apperr.Forbidden, "Your membership in %s is suspended: %s. Nothing was deleted. You are now in %s.",
 			ws.Name, workspace.SuspendedReason(h.Config.Plans, ws.Plan), next.Name)
 	}
-	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "You are no longer a member of the workspace this page belonged to. You are now in %s.", next.Name)
+	gone := "the workspace this page belonged to"
+	if old, err := h.Workspaces.Get(ctx, id); err == nil {
+		gone = old.Name // they were a member: its name is no secret to them
+	}
+	return workspace.Workspace{}, apperr.New(apperr.Forbidden, "You are no longer a member of %s. You are now in %s.", gone, next.Name)
 }
 
 // firstWorkspace moves the session to the user's oldest workspace they can open.

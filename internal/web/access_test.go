@@ -34,6 +34,25 @@ func TestRolesAreEnforcedByTheServer(t *testing.T) {
 			t.Fatalf("GET /dashboard/documents: %d, want 200", status)
 		}
 	})
+	t.Run("ViewerSeesNoControlsTheServerWouldRefuse", func(t *testing.T) {
+		if r := inst.Do(t, "POST", "/v1/documents", owner.Key, `{"documents":[{"id":"shown","text":"A document to read."}]}`); r.StatusCode != http.StatusOK {
+			t.Fatalf("store: %d", r.StatusCode)
+		}
+		b.SwitchTo(owner.WorkspaceID)
+		_, docs := b.Get("/dashboard/documents")
+		if !strings.Contains(docs, "shown") || strings.Contains(docs, `action="/dashboard/documents/delete"`) {
+			t.Fatalf("a viewer's Documents page offers deleting (or lacks the document): %.2000s", docs)
+		}
+		_, overview := b.Get("/dashboard")
+		if strings.Contains(overview, `href="/dashboard/keys"`) || !strings.Contains(overview, `data-testid="viewer-note"`) {
+			t.Fatalf("a viewer's overview offers API keys: %.2000s", overview)
+		}
+		for _, hidden := range []string{`href="/dashboard/billing"`, `href="/dashboard/audit"`} {
+			if strings.Contains(overview, hidden) {
+				t.Errorf("a viewer's sidebar links %s", hidden)
+			}
+		}
+	})
 	t.Run("ViewerCannotOpenKeys", func(t *testing.T) {
 		status, page := b.Get("/dashboard/keys")
 		if status != http.StatusForbidden || !strings.Contains(page, "needs the member role") {

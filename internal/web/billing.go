@@ -5,6 +5,7 @@ import (
 
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -27,7 +28,6 @@ func (h *Handler) showBilling(c echo.Context) error {
 	b := views.Billing{
 		Enabled: h.Billing.Enabled(), CanManage: ws.Allows(workspace.RoleOwner), PlanName: plans.Get(st.Plan).Name,
 		Plans: PlanCards(plans, st.Plan), HasPortal: st.HasCustomer,
-		WorkspaceID: ws.ID.String(), WebhookURL: h.Config.BaseURL + "/webhooks/stripe",
 	}
 	if sub, ok := st.Live(); ok {
 		b.Subscribed = true
@@ -54,7 +54,71 @@ func (h *Handler) showBilling(c echo.Context) error {
 			"This workspace stores %s documents and the %s plan allows %s. They all stay searchable, but no new document can be stored until there are fewer than %s.",
 			plan.Format(usage.DocumentsUsed), name, plan.Format(limit), plan.Format(limit)))
 	}
+	if b.Enabled && b.CanManage && st.HasCustomer {
+		b.Account = h.billingAccount(c)
+	}
 	return render(c, http.StatusOK, views.BillingPage(h.shell(c, "Billing", "billing"), b))
+}
+
+// billingAccount reads how the workspace pays and its invoices. Stripe being down
+// costs the page this section's content, never the page.
+func (h *Handler) billingAccount(c echo.Context) *views.BillingAccount {
+	d, err := h.Billing.Details(c.Request().Context(), currentWorkspace(c).ID)
+	if err != nil {
+		h.Log.Warn("billing page: details unavailable", "request_id", reqctx.RequestID(c), "err", err)
+		return &views.BillingAccount{Problem: "The payment method and invoices could not be loaded from Stripe just now. Reload the page in a minute, or open Manage billing."}
+	}
+	a := &views.BillingAccount{PaymentMethod: d.PaymentMethod}
+	if d.Stale {
+		a.Problem = "Stripe could not be reached; this is how things stood on " + formatTime(&d.FetchedAt) + "."
+	}
+	for _, inv := range d.Invoices {
+		a.Invoices = append(a.Invoices, views.BillingInvoice{
+			Number: inv.Number, Date: inv.Created.Format("2 Jan 2006"), Amount: formatMoney(inv.Total, inv.Currency),
+			Status: invoiceStatus(inv.Status), URL: inv.URL,
+		})
+	}
+	return a
+}
+
+// formatMoney writes an amount in a currency's smallest unit for people.
+func formatMoney(amount int64, currency string) string {
+	cur := strings.ToUpper(currency)
+	if zeroDecimal[cur] {
+		return fmt.Sprintf("%d %s", amount, cur)
+	}
+	sign := ""
+	if amount < 0 {
+		sign, amount = "-", -amount
+	}
+	n := fmt.Sprintf("%d.%02d", amount/100, amount%100)
+	if sym, ok := currencySymbols[cur]; ok {
+		return sign + sym + n
+	}
+	return sign + n + " " + cur
+}
+
+var currencySymbols = map[string]string{"USD": "$", "EUR": "€", "GBP": "£"}
+
+// zeroDecimal are the currencies Stripe counts in whole units.
+var zeroDecimal = map[string]bool{
+	"BIF": true, "CLP": true, "DJF": true, "GNF": true, "JPY": true, "KMF": true, "KRW": true, "MGA": true,
+	"PYG": true, "RWF": true, "UGX": true, "VND": true, "VUV": true, "XAF": true, "XOF": true, "XPF": true,
+}
+
+// invoiceStatus names Stripe's invoice statuses for people.
+func invoiceStatus(s string) string {
+	switch s {
+	case "paid":
+		return "Paid"
+	case "open":
+		return "Due"
+	case "uncollectible":
+		return "Unpaid"
+	case "void":
+		return "Void"
+	}
+	return s
 }
 
 // billingCheckout sends an owner or admin to Stripe Checkout for the chosen plan.
@@ -148,7 +212,7 @@ func (h *Handler) billingBanners(c echo.Context) []views.Message {
 func (h *Handler) describeSubscription(st billing.Status, sub billing.Subscription) *views.BillingSubscription {
 	name := h.Config.Plans.Get(sub.Plan).Name
 	free := h.Config.Plans.Get(plan.Free).Name
-	d := &views.BillingSubscription{PlanName: name, Status: sub.Status}
+	d := &views.BillingSubscription{PlanName: name, Status: sub.Status, Ending: sub.CancelAtPeriodEnd}
 	switch sub.Status {
 	case billing.StatusActive, billing.StatusTrialing:
 		switch {

@@ -174,7 +174,7 @@ func TestBrowserPagesRender(t *testing.T) {
 		t.Fatalf("bad sign-up: %v", err)
 	}
 	servertest.Shot(t, ctx, "14-signup-invalid")
-	visit("/no-such-page", "Not Found", "15-not-found")
+	visit("/no-such-page", "Page not found", "15-not-found")
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(inst.URL+"/signup"),

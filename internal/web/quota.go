@@ -41,8 +41,9 @@ func (h *Handler) quotaBanners(c echo.Context) []views.Message {
 	}
 	resets := s.PeriodEnd.Format("2 January")
 	next, hasNext := h.Config.Plans.Next(ws.Plan, func(l plan.Limits) int64 { return l.RequestsPerMonth })
-	upgrade := ""
+	upgrade, href, action := "", "", ""
 	if hasNext {
+		href, action = "/dashboard/billing", "See plans"
 		more := "unlimited requests"
 		if n := next.Limits.RequestsPerMonth; n != plan.Unlimited {
 			more = plan.Format(n) + " a month"
@@ -53,11 +54,11 @@ func (h *Handler) quotaBanners(c echo.Context) []views.Message {
 	case 100:
 		return []views.Message{{Kind: "error", Text: fmt.Sprintf(
 			"This workspace has used all %s billable API requests of this month. Storing, searching and answering are refused until the quota resets on %s.%s",
-			plan.Format(s.RequestsLimit), resets, upgrade)}}
+			plan.Format(s.RequestsLimit), resets, upgrade), Href: href, Action: action}}
 	case 80:
 		return []views.Message{{Kind: "warn", Text: fmt.Sprintf(
 			"This workspace has used %s of its %s billable API requests this month (%d%%). The quota resets on %s.%s",
-			plan.Format(s.RequestsUsed), plan.Format(s.RequestsLimit), s.Percent(), resets, upgrade)}}
+			plan.Format(s.RequestsUsed), plan.Format(s.RequestsLimit), s.Percent(), resets, upgrade), Href: href, Action: action}}
 	}
 	return nil
 }

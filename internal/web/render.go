@@ -36,8 +36,12 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 	if !u.EmailVerified {
 		s.Unverified = u.Email
 	}
+	s.Allowed = make(map[string]bool, len(routeAccess))
+	for route, rule := range routeAccess {
+		s.Allowed[route] = rule == anyone || rule == signedIn || ws.Allows(rule)
+	}
 	for _, n := range dashboardNav {
-		if rule := routeAccess["GET "+n.Href]; rule == signedIn || ws.Allows(rule) {
+		if s.Allowed["GET "+n.Href] {
 			s.Nav = append(s.Nav, n)
 		}
 	}
@@ -55,9 +59,7 @@ func (h *Handler) shell(c echo.Context, title, active string) views.Shell {
 	}
 	s.Banners = append(s.Banners, h.billingBanners(c)...)
 	s.Banners = append(s.Banners, h.quotaBanners(c)...)
-	if f := h.Sessions.PopString(c.Request().Context(), sessFlash); f != "" {
-		s.Flash = &views.Message{Kind: "ok", Text: f}
-	}
+	s.Flash = h.popFlash(c)
 	return s
 }
 

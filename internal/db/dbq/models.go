@@ -58,6 +58,12 @@ type AuditLog struct {
 	UserAgent   string
 }
 
+type BillingDetail struct {
+	WorkspaceID uuid.UUID
+	Details     []byte
+	FetchedAt   time.Time
+}
+
 type CheckoutSession struct {
 	WorkspaceID uuid.UUID
 	SessionID   string
