@@ -121,13 +121,7 @@ func TestAskStreamsServerSentEvents(t *testing.T) {
 	b.LogIn(acct.Email, servertest.Password)
 
 	form := url.Values{"question": {"how long does green tea steep?"}, "_csrf": {b.CSRF("/dashboard/documents")}}
-	req, _ := http.NewRequest(http.MethodPost, inst.URL+"/dashboard/documents/ask", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := b.Client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := b.Send("/dashboard/documents/ask", form, http.Header{"Accept": {"text/event-stream"}})
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))

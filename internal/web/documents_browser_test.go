@@ -3,6 +3,7 @@ package web_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestBrowserSearchAndAsk(t *testing.T) {
 			t.Fatalf("no marked result: %v", err)
 		}
 		marks, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#search-results mark')].map(m => m.textContent)`))
-		if err != nil || !contains(marks, "steeps") || !contains(marks, "tea") {
+		if err != nil || !slices.Contains(marks, "steeps") || !slices.Contains(marks, "tea") {
 			t.Fatalf("marked words %v (%v)", marks, err)
 		}
 		href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#search-results .result h3 a').href`))

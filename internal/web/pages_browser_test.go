@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -170,18 +171,9 @@ func htmlRoutes(t *testing.T, inst *servertest.Instance, b *servertest.Browser) 
 	}
 	sort.Strings(out)
 	for _, must := range []string{"/", "/dashboard", "/dashboard/documents", "/dashboard/keys", "/dashboard/usage", "/dashboard/billing", "/docs", "/login", "/signup"} {
-		if !seen[must] && !contains(out, must) {
+		if !seen[must] && !slices.Contains(out, must) {
 			t.Fatalf("the router's pages %v lack %s", out, must)
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
