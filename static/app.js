@@ -66,3 +66,170 @@ document.addEventListener("htmx:responseError", function (ev) {
 document.addEventListener("htmx:sendError", function () {
   showPageError("The server could not be reached. Check your connection and try again.");
 });
+
+// A table or code block wider than its box scrolls inside it; such a box takes
+// keyboard focus (tabindex=0) so it can be scrolled without a mouse, and only
+// while it actually scrolls, so it is no needless stop otherwise.
+(function () {
+  function update(el) {
+    if (el.scrollWidth > el.clientWidth + 1) {
+      el.setAttribute("tabindex", "0");
+      if (!el.hasAttribute("aria-label") && el.classList.contains("table-wrap")) {
+        el.setAttribute("role", "region");
+        var cap = el.querySelector("caption, th");
+        el.setAttribute("aria-label", "Scrollable table" + (cap ? ": " + cap.textContent.trim() : ""));
+      }
+    } else if (el.getAttribute("tabindex") === "0" && !el.hasAttribute("data-always-focusable")) {
+      el.removeAttribute("tabindex");
+    }
+  }
+  function watch() {
+    var els = document.querySelectorAll(".table-wrap, pre");
+    if (!window.ResizeObserver) {
+      els.forEach(function (el) { el.setAttribute("tabindex", "0"); });
+      return;
+    }
+    var ro = new ResizeObserver(function (entries) { entries.forEach(function (e) { update(e.target); }); });
+    els.forEach(function (el) { update(el); ro.observe(el); });
+  }
+  watch();
+  document.addEventListener("htmx:afterSettle", watch);
+})();
+
+// Ask: a form[data-stream="ID"] is posted with fetch and its answer, sent as
+// server-sent events (delta, citations, done, error), is written into #ID as it
+// arrives. Everything is written as text, never as markup. Without fetch streams
+// the form posts as usual and the server renders the answer with the page.
+(function () {
+  if (!window.fetch || !window.ReadableStream || !window.TextDecoder) return;
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function safeURL(u) { return /^https?:\/\//i.test(u || "") ? u : ""; }
+  function spans(parent, list) {
+    (list || []).forEach(function (s) { parent.appendChild(s.mark ? el("mark", "", s.text) : document.createTextNode(s.text)); });
+  }
+  function problem(box, msg) {
+    var div = el("div", "alert error");
+    div.setAttribute("role", "alert");
+    div.setAttribute("data-testid", "notice-error");
+    div.appendChild(document.createTextNode(msg.text || "Something went wrong. Please try again."));
+    if (msg.href && msg.action) {
+      div.appendChild(document.createTextNode(" "));
+      var a = el("a", "alert-action", msg.action);
+      a.href = msg.href;
+      div.appendChild(a);
+    }
+    box.appendChild(div);
+  }
+  function citations(box, list) {
+    if (!list || !list.length) return;
+    box.appendChild(el("h3", "small", "Sources"));
+    var ol = el("ol", "citations");
+    ol.setAttribute("data-testid", "citations");
+    list.forEach(function (c) {
+      var li = el("li");
+      li.value = c.n;
+      var title = c.title || c.document_id;
+      if (safeURL(c.url)) {
+        var a = el("a", "", title);
+        a.href = c.url; a.rel = "noopener noreferrer"; a.target = "_blank";
+        li.appendChild(a);
+      } else {
+        li.appendChild(el("strong", "", title));
+      }
+      var p = el("p", "snippet small");
+      spans(p, c.snippet);
+      li.appendChild(p);
+      ol.appendChild(li);
+    });
+    box.appendChild(ol);
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var id = form.getAttribute && form.getAttribute("data-stream");
+    if (!id || ev.defaultPrevented) return;
+    var box = document.getElementById(id);
+    if (!box) return;
+    ev.preventDefault();
+    var button = form.querySelector("button[type=submit]");
+    box.replaceChildren();
+    box.setAttribute("aria-busy", "true");
+    var status = el("p", "busy muted small", "Looking through your documents…");
+    status.setAttribute("role", "status");
+    box.appendChild(status);
+    var text = el("div", "answer-text");
+    text.setAttribute("data-testid", "answer-text");
+    if (button) button.disabled = true;
+
+    var done = function () {
+      box.removeAttribute("aria-busy");
+      if (status.parentNode) status.remove();
+      if (button) button.disabled = false;
+    };
+    var handle = function (name, data) {
+      if (name === "delta") {
+        if (!text.parentNode) { status.textContent = "Answering…"; box.appendChild(text); }
+        text.textContent += data.text;
+      } else if (name === "citations") {
+        citations(box, data.citations);
+      } else if (name === "done") {
+        if (data.extractive) {
+          var note = el("p", "muted small", "Made of the best-matching sentences of your documents; no language model wrote it.");
+          note.setAttribute("data-testid", "answer-mode");
+          box.insertBefore(note, text.nextSibling);
+        }
+        done();
+      } else if (name === "error") {
+        problem(box, data);
+        done();
+      }
+    };
+
+    fetch(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: { "Accept": "text/event-stream" },
+      credentials: "same-origin",
+    }).then(function (resp) {
+      var type = resp.headers.get("Content-Type") || "";
+      if (!resp.ok || type.indexOf("text/event-stream") !== 0 || !resp.body) {
+        return resp.text().then(function (body) {
+          var alert = new DOMParser().parseFromString(body, "text/html").querySelector(".alert");
+          problem(box, { text: alert ? alert.textContent.trim() : "The question could not be asked (" + resp.status + "). Please reload the page and try again." });
+          done();
+        });
+      }
+      var reader = resp.body.getReader();
+      var decoder = new TextDecoder();
+      var buf = "";
+      var pump = function () {
+        return reader.read().then(function (r) {
+          buf += decoder.decode(r.value || new Uint8Array(), { stream: !r.done });
+          var i;
+          while ((i = buf.indexOf("\n\n")) >= 0) {
+            var block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            var name = "message", data = "";
+            block.split("\n").forEach(function (line) {
+              if (line.indexOf("event: ") === 0) name = line.slice(7);
+              else if (line.indexOf("data: ") === 0) data += line.slice(6);
+            });
+            try { handle(name, JSON.parse(data)); } catch (e) { /* a malformed event is skipped */ }
+          }
+          if (r.done) { done(); return; }
+          return pump();
+        });
+      };
+      return pump();
+    }).catch(function () {
+      problem(box, { text: "The server could not be reached. Check your connection and try again." });
+      done();
+    });
+  });
+})();

@@ -13,7 +13,10 @@ import (
 	"strings"
 )
 
-//go:embed *.css *.js *.svg vendor
+// vendor/axe (axe-core) is left out on purpose: only the browser tests use it,
+// reading it from disk, so it is neither in the binary nor served.
+//
+//go:embed *.css *.js *.svg vendor/htmx.min.js vendor/htmx.LICENSE
 var files embed.FS
 
 // hashes maps a file's path to the first 10 hex digits of its SHA-256.

@@ -32,7 +32,7 @@ func TestHandlerCaching(t *testing.T) {
 	if got := get("/static/app.css").Header().Get("Content-Type"); !strings.HasPrefix(got, "text/css") {
 		t.Fatalf("app.css Content-Type %q", got)
 	}
-	for _, u := range []string{"/static/nope.css", "/static/static.go", "/static/../go.mod", "/static/vendor/"} {
+	for _, u := range []string{"/static/nope.css", "/static/static.go", "/static/../go.mod", "/static/vendor/", "/static/vendor/axe/axe.min.js"} {
 		if rec := get(u); rec.Code != http.StatusNotFound {
 			t.Fatalf("GET %s: %d, want 404", u, rec.Code)
 		}

@@ -271,7 +271,12 @@ type Documents struct {
 	Query      string
 	Results    []SearchResult
 	Searched   bool
-	Error      string
+	// Error says why the search failed (a bad query, a limit with the way past it).
+	Error *Message
+	// Question is what was asked; Answer its answer, or AskError why there is none.
+	Question string
+	Answer   *Answer
+	AskError *Message
 	// Reembedding is the workspace's re-embedding in progress, if any.
 	Reembedding *EmbedderSwitch
 }
@@ -292,8 +297,31 @@ type SearchResult struct {
 	DocumentID string
 	Title      string
 	URL        string
-	Text       string
-	Score      string
+	// Snippet is the passage around the first match, the query's words marked.
+	Snippet []TextSpan
+}
+
+// TextSpan is a piece of text; Mark highlights it (a word the query asked for).
+type TextSpan struct {
+	Text string `json:"text"`
+	Mark bool   `json:"mark,omitempty"`
+}
+
+// Answer is an answer to a question about the workspace's documents.
+type Answer struct {
+	Text string
+	// Extractive answers are the documents' own best sentences, not written by a model.
+	Extractive bool
+	Citations  []Citation
+}
+
+// Citation is a source an answer cites as [N].
+type Citation struct {
+	N          int        `json:"n"`
+	DocumentID string     `json:"document_id"`
+	Title      string     `json:"title"`
+	URL        string     `json:"url"` // "" unless http(s)
+	Snippet    []TextSpan `json:"snippet"`
 }
 
 // Embedder is the workspace's embedder settings.

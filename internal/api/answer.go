@@ -1,8 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -10,6 +8,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/reqctx"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/sse"
 )
 
 type answerResponse struct {
@@ -46,24 +45,12 @@ func (a *API) answer(c echo.Context) error {
 
 	// Headers go out with the first delta, so a failure before it (retrieval, an
 	// unreachable model) is still an ordinary JSON error with its status.
-	started := false
-	start := func() {
-		if started {
-			return
-		}
-		started = true
-		h := c.Response().Header()
-		h.Set(echo.HeaderContentType, "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no") // nginx must not hold events back
-		c.Response().WriteHeader(http.StatusOK)
-	}
+	stream := sse.New(c.Response())
 	ans, err := a.Retrieval.Answer(c.Request().Context(), caller(c), in, func(d string) error {
-		start()
-		return writeEvent(c, "delta", map[string]string{"text": d})
+		return stream.Event("delta", map[string]string{"text": d})
 	})
 	if err != nil {
-		if !started {
+		if !stream.Started() {
 			return err
 		}
 		markFailed(c) // the 200 went out, but the answer did not
@@ -72,28 +59,14 @@ func (a *API) answer(c echo.Context) error {
 			a.Log.Error("answer stream failed", "request_id", reqctx.RequestID(c), "err", err)
 			e = &apperr.Error{Code: apperr.Internal, Message: "Internal error."}
 		}
-		return writeEvent(c, "error", map[string]any{"error": map[string]string{
+		return stream.Event("error", map[string]any{"error": map[string]string{
 			"code": string(e.Code), "message": e.Message, "request_id": reqctx.RequestID(c),
 		}})
 	}
-	start()
-	if err := writeEvent(c, "citations", map[string]any{"citations": toCitations(ans.Citations)}); err != nil {
+	if err := stream.Event("citations", map[string]any{"citations": toCitations(ans.Citations)}); err != nil {
 		return nil // the client went away after the answer's text: the work was done
 	}
-	_ = writeEvent(c, "done", map[string]string{"mode": ans.Mode})
-	return nil
-}
-
-// writeEvent writes one server-sent event with a JSON payload and flushes it.
-func writeEvent(c echo.Context, name string, payload any) error {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return err
-	}
-	if _, err := fmt.Fprintf(c.Response(), "event: %s\ndata: %s\n\n", name, b); err != nil {
-		return err
-	}
-	c.Response().Flush()
+	_ = stream.Event("done", map[string]string{"mode": ans.Mode})
 	return nil
 }
 

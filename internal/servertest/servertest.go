@@ -365,6 +365,25 @@ func (b *Browser) Post(path string, form url.Values) (*http.Response, string) {
 	return resp, ReadBody(b.tb, resp)
 }
 
+// Send posts form (tests add _csrf themselves) with extra request headers, such as
+// Referer or Accept, and returns the response unread.
+func (b *Browser) Send(path string, form url.Values, header http.Header) *http.Response {
+	b.tb.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		b.tb.Fatalf("browser: POST %s: %v", path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		b.tb.Fatalf("browser: POST %s: %v", path, err)
+	}
+	return resp
+}
+
 // Submit posts form to path with the CSRF token from page.
 func (b *Browser) Submit(page, path string, form url.Values) (*http.Response, string) {
 	b.tb.Helper()

@@ -55,6 +55,7 @@ var routeAccess = map[string]string{
 	"GET /dashboard/documents":         workspace.RoleViewer,
 	"GET /dashboard/documents/search":  workspace.RoleViewer,
 	"POST /dashboard/documents/delete": workspace.RoleMember,
+	"POST /dashboard/documents/ask":    workspace.RoleViewer,
 	"GET /dashboard/usage":             workspace.RoleViewer,
 	"GET /dashboard/usage.csv":         workspace.RoleViewer,
 	"GET /dashboard/billing":           workspace.RoleMember,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,14 +37,13 @@ func (h *Handler) searchDocuments(c echo.Context) error {
 			})
 		}
 		if e := apperr.As(err); e != nil {
-			d.Error = e.Message
+			d.Error = h.failure(c, e)
 		} else if err != nil {
 			return err
 		}
 		for _, r := range results {
 			d.Results = append(d.Results, views.SearchResult{
-				DocumentID: r.DocumentID, Title: r.Title, URL: r.URL, Text: r.Text,
-				Score: strconv.FormatFloat(r.Score, 'f', 3, 64),
+				DocumentID: r.DocumentID, Title: r.Title, URL: r.URL, Snippet: snippet(r.Text, d.Query, snippetRunes),
 			})
 		}
 	}
@@ -53,6 +51,19 @@ func (h *Handler) searchDocuments(c echo.Context) error {
 		return render(c, http.StatusOK, views.DocumentResults(d))
 	}
 	return h.renderDocuments(c, d)
+}
+
+// snippetRunes is about how much of a matching passage a result shows.
+const snippetRunes = 320
+
+// snippet is the part of text around the query's first match, its words marked.
+func snippet(text, query string, n int) []views.TextSpan {
+	spans := retrieval.Highlight(text, query, n)
+	out := make([]views.TextSpan, len(spans))
+	for i, s := range spans {
+		out[i] = views.TextSpan{Text: s.Text, Mark: s.Match}
+	}
+	return out
 }
 
 // deleteDocument deletes one of the workspace's documents.
@@ -67,6 +78,12 @@ func (h *Handler) deleteDocument(c echo.Context) error {
 }
 
 func (h *Handler) renderDocuments(c echo.Context, d views.Documents) error {
+	return h.renderDocumentsStatus(c, http.StatusOK, d)
+}
+
+// renderDocumentsStatus renders the Documents page around d with a status (an
+// answer that failed keeps its error's).
+func (h *Handler) renderDocumentsStatus(c echo.Context, status int, d views.Documents) error {
 	ctx := c.Request().Context()
 	ws := currentWorkspace(c)
 	docs, next, err := h.Retrieval.List(ctx, ws.ID, documentsPerPage, c.QueryParam("cursor"))
@@ -90,5 +107,5 @@ func (h *Handler) renderDocuments(c echo.Context, d views.Documents) error {
 			Failed: doc.Reason,
 		})
 	}
-	return render(c, http.StatusOK, views.DocumentsPage(h.shell(c, "Documents", "documents"), d))
+	return render(c, status, views.DocumentsPage(h.shell(c, "Documents", "documents"), d))
 }

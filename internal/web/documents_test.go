@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -107,17 +106,6 @@ func TestDashboardSearchFollowsThePlansRate(t *testing.T) {
 
 func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
 	inst := servertest.Start(t, map[string]string{"CAIRN_PLAN_FREE_REQUESTS_PER_MONTH": "3", "CAIRN_PLAN_FREE_RATE_PER_MINUTE": "100000"})
-	used := func(t *testing.T, key string) int {
-		t.Helper()
-		var u struct {
-			Requests struct{ Used int } `json:"requests"`
-		}
-		resp := inst.Do(t, "GET", "/v1/usage", key, "")
-		if err := json.Unmarshal([]byte(servertest.ReadBody(t, resp)), &u); err != nil {
-			t.Fatal(err)
-		}
-		return u.Requests.Used
-	}
 
 	t.Run("FreeWorkspaceStopsAtItsQuota", func(t *testing.T) {
 		acct := inst.NewAccount(t, plan.Free)
@@ -132,7 +120,7 @@ func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
 		if status, page := b.Get("/dashboard/documents/search?q=tea"); status != 200 || !strings.Contains(page, "two minutes") {
 			t.Fatalf("search within the quota: %d, no result", status)
 		}
-		if n := used(t, acct.Key); n != 2 {
+		if n := usedRequests(t, inst, acct.Key); n != 2 {
 			t.Fatalf("used = %d after one stored batch, a refused and a good dashboard search; want 2", n)
 		}
 		if resp := inst.Do(t, "POST", "/v1/search", acct.Key, `{"query":"tea"}`); resp.StatusCode != 200 {
@@ -144,7 +132,7 @@ func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
 				t.Fatalf("search over the quota: %d, want the quota message and no results:\n%s", status, page)
 			}
 		}
-		if n := used(t, acct.Key); n != 3 {
+		if n := usedRequests(t, inst, acct.Key); n != 3 {
 			t.Fatalf("used = %d after searches over the quota, want it to stay 3", n)
 		}
 	})
@@ -157,9 +145,9 @@ func TestDashboardSearchCountsAgainstTheMonthlyQuota(t *testing.T) {
 			b.Get("/dashboard/documents/search?q=tea")
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for used(t, acct.Key) != 2 {
+		for usedRequests(t, inst, acct.Key) != 2 {
 			if time.Now().After(deadline) {
-				t.Fatalf("used = %d, want the 2 dashboard searches", used(t, acct.Key))
+				t.Fatalf("used = %d, want the 2 dashboard searches", usedRequests(t, inst, acct.Key))
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

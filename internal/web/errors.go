@@ -43,10 +43,7 @@ func (h *Handler) RenderError(c echo.Context, status int, e *apperr.Error) bool 
 		_ = render(c, status, views.ErrorFragment(e.Message))
 		return true
 	}
-	m := views.Message{Kind: "error", Text: e.Message}
-	if e.Code == apperr.RateLimited || e.Code == apperr.QuotaExceeded {
-		m.Href, m.Action = h.upgradeLink(c)
-	}
+	m := *h.failure(c, e)
 	if r.Method == http.MethodPost && comeBack[e.Code] {
 		h.flashMessage(c, m)
 		_ = c.Redirect(http.StatusSeeOther, h.origin(c))
@@ -61,6 +58,15 @@ func (h *Handler) RenderError(c echo.Context, status int, e *apperr.Error) bool 
 // a little later or after a change elsewhere, and the page is where to try again.
 var comeBack = map[apperr.Code]bool{
 	apperr.Unavailable: true, apperr.RateLimited: true, apperr.QuotaExceeded: true, apperr.Conflict: true,
+}
+
+// failure is the message for e on a page; a limit says where it is lifted.
+func (h *Handler) failure(c echo.Context, e *apperr.Error) *views.Message {
+	m := &views.Message{Kind: "error", Text: e.Message}
+	if e.Code == apperr.RateLimited || e.Code == apperr.QuotaExceeded {
+		m.Href, m.Action = h.upgradeLink(c)
+	}
+	return m
 }
 
 // upgradeLink points at the billing page when a better plan exists for the

@@ -87,13 +87,7 @@ func TestFailedFormComesBackToItsPage(t *testing.T) {
 
 	t.Run("BackToTheRefererWithTheMessage", func(t *testing.T) {
 		form := url.Values{"plan": {"pro"}, "_csrf": {b.CSRF("/dashboard/billing")}}
-		req, _ := http.NewRequest(http.MethodPost, inst.URL+"/dashboard/billing/checkout", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Referer", inst.URL+"/dashboard/billing")
-		resp, err := b.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := b.Send("/dashboard/billing/checkout", form, http.Header{"Referer": {inst.URL + "/dashboard/billing"}})
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/billing" {
 			t.Fatalf("failed upgrade: %d to %q, want 303 to /dashboard/billing", resp.StatusCode, resp.Header.Get("Location"))
@@ -117,13 +111,7 @@ func TestFailedFormComesBackToItsPage(t *testing.T) {
 	})
 	t.Run("AForeignRefererIsIgnored", func(t *testing.T) {
 		form := url.Values{"plan": {"pro"}, "_csrf": {b.CSRF("/dashboard/billing")}}
-		req, _ := http.NewRequest(http.MethodPost, inst.URL+"/dashboard/billing/checkout", strings.NewReader(form.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Referer", "https://evil.example/dashboard/keys")
-		resp, err := b.Client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := b.Send("/dashboard/billing/checkout", form, http.Header{"Referer": {"https://evil.example/dashboard/keys"}})
 		resp.Body.Close()
 		if loc := resp.Header.Get("Location"); loc != "/dashboard/billing" {
 			t.Fatalf("Location %q, want /dashboard/billing", loc)

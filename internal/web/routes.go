@@ -37,6 +37,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/documents", h.showDocuments)
 	dash.GET("/documents/search", h.searchDocuments)
 	dash.POST("/documents/delete", h.deleteDocument)
+	dash.POST("/documents/ask", h.askDocuments)
 	dash.GET("/usage", h.showUsage)
 	dash.GET("/usage.csv", h.exportUsage)
 	dash.GET("/billing", h.showBilling)

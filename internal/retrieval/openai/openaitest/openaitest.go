@@ -41,6 +41,9 @@ type Server struct {
 	// Delay holds every embeddings answer this long, so a test can act while a
 	// long job is halfway.
 	Delay time.Duration
+	// Hold, when set, pauses every streamed answer after its first piece until it is
+	// closed (or the client leaves), so a test can see an answer arrive in pieces.
+	Hold chan struct{}
 
 	srv *httptest.Server
 	// closing ends hung requests, which httptest.Server.Close would wait for.
@@ -304,8 +307,17 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	chunk(map[string]any{"role": "assistant", "content": ""}, nil)
-	for _, piece := range strings.SplitAfter(reply, " ") {
+	for i, piece := range strings.SplitAfter(reply, " ") {
 		chunk(map[string]any{"content": piece}, nil)
+		if i == 0 && s.Hold != nil {
+			select {
+			case <-s.Hold:
+			case <-r.Context().Done():
+				return
+			case <-s.closing:
+				return
+			}
+		}
 		if s.StreamError != "" {
 			b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": s.StreamError, "type": "server_error", "code": nil}})
 			fmt.Fprintf(w, "data: %s\n\n", b)
