@@ -233,7 +233,11 @@ func migrate(ctx context.Context, sqlDB *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations, goose.WithSessionLocker(locker))
+	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations,
+		goose.WithSessionLocker(locker),
+		// Branches number their migrations in ranges of their own, so one that lands
+		// after a higher number has been applied somewhere must still be applied.
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
