@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"net/smtp"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -37,7 +38,7 @@ func New(smtpURL, baseURL string, log *slog.Logger) (Mailer, error) {
 		from = "no-reply@" + u.Hostname()
 	}
 	if smtpURL == "" {
-		return &LogMailer{Log: log, From: from}, nil
+		return &LogMailer{Log: log, From: from, ShowLinks: loopback(baseURL)}, nil
 	}
 	u, err := url.Parse(smtpURL)
 	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
@@ -64,12 +65,39 @@ func New(smtpURL, baseURL string, log *slog.Logger) (Mailer, error) {
 type LogMailer struct {
 	Log  *slog.Logger
 	From string
+	// ShowLinks keeps one-time tokens (verification, reset, invitation links) in the
+	// logged text. New sets it only when BASE_URL is a loopback address: on a
+	// developer's machine the log is the only way to follow the link, while a
+	// deployment's logs are read by more people than the mail's recipient.
+	ShowLinks bool
 }
 
-// Send logs m.
+// tokenLike matches what internal/onetime mints (43 URL-safe characters), and any
+// other long opaque URL-safe value a message might carry.
+var tokenLike = regexp.MustCompile(`[A-Za-z0-9_-]{32,}`)
+
+// Send logs m, with its one-time tokens withheld unless ShowLinks is set.
 func (l *LogMailer) Send(ctx context.Context, m Message) error {
-	l.Log.InfoContext(ctx, "email (SMTP_URL unset, not sent)", "from", l.From, "to", strings.Join(m.To, ", "), "subject", m.Subject, "text", m.Text)
+	text := m.Text
+	if !l.ShowLinks {
+		text = tokenLike.ReplaceAllLiteralString(text, "[token withheld: set SMTP_URL to send this email]")
+	}
+	l.Log.InfoContext(ctx, "email (SMTP_URL unset, not sent)", "from", l.From, "to", strings.Join(m.To, ", "), "subject", m.Subject, "text", text)
 	return nil
+}
+
+// loopback reports whether baseURL names this machine (localhost or a loopback IP).
+func loopback(baseURL string) bool {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // SMTPMailer sends through an SMTP server, upgrading to TLS with STARTTLS when the

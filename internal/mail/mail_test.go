@@ -123,6 +123,29 @@ func TestNew(t *testing.T) {
 			t.Fatalf("New(\"\") = %#v, %v", m, err)
 		}
 	})
+	t.Run("LoggedLinksOnlyOnLoopback", func(t *testing.T) {
+		token := "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4"
+		msg := Message{To: []string{"a@example.com"}, Subject: "Reset", Text: "Open https://x/password/reset/" + token + " within an hour."}
+		for base, shown := range map[string]bool{
+			"http://localhost:8080": true, "http://127.0.0.1:8080": true, "http://[::1]:8080": true, "http://app.localhost": true,
+			"https://cairn.example": false, "http://10.0.0.5:8080": false, "": false,
+		} {
+			var buf strings.Builder
+			m, err := New("", base, slog.New(slog.NewTextHandler(&buf, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Send(context.Background(), msg); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(buf.String(), token); got != shown {
+				t.Errorf("BASE_URL %q: token in the log = %v, want %v:\n%s", base, got, shown, buf.String())
+			}
+			if !strings.Contains(buf.String(), "within an hour") {
+				t.Errorf("BASE_URL %q: the rest of the message is missing:\n%s", base, buf.String())
+			}
+		}
+	})
 	t.Run("DefaultPorts", func(t *testing.T) {
 		for url, port := range map[string]string{"smtp://mail.example": "587", "smtps://mail.example": "465", "smtp://mail.example:2525": "2525"} {
 			m, err := New(url, "http://localhost:8080", log)
