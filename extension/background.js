@@ -42,7 +42,11 @@ async function report(ok, text) {
   setTimeout(() => ext.action.setBadgeText({ text: "" }), 4000);
 }
 
-ext.contextMenus.onClicked.addListener(async (info, tab) => {
+/**
+ * saveFromMenu saves what a context-menu item names: the selection (whole, read
+ * in the tab when the extension may, else the menu's text) or the page.
+ */
+async function saveFromMenu(info, tab) {
   try {
     let docs;
     if (info.menuItemId === "cairn-save-selection") {
@@ -71,7 +75,8 @@ ext.contextMenus.onClicked.addListener(async (info, tab) => {
   } catch (e) {
     await report(false, Cairn.describe(e).text);
   }
-});
+}
+ext.contextMenus.onClicked.addListener(saveFromMenu);
 
 ext.alarms.onAlarm.addListener(async (alarm) => {
   if (alarm.name !== RETRY_ALARM) return;

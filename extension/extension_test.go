@@ -80,6 +80,24 @@ func clickToolbarButton(t *testing.T, ctx context.Context, id, url string) {
 	t.Fatalf("no tab shows %s", url)
 }
 
+// serviceWorker attaches to the extension's service worker, where background.js runs.
+func serviceWorker(t *testing.T, browser context.Context, id string) context.Context {
+	t.Helper()
+	infos, err := chromedp.Targets(browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ti := range infos {
+		if ti.Type == "service_worker" && strings.HasPrefix(ti.URL, "chrome-extension://"+id+"/") {
+			ctx, cancel := chromedp.NewContext(browser, chromedp.WithTargetID(ti.TargetID))
+			t.Cleanup(cancel)
+			return ctx
+		}
+	}
+	t.Fatal("the extension's service worker is not running")
+	return nil
+}
+
 // run runs the steps in the tab, failing the test with what the tab shows.
 func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -251,7 +269,32 @@ func TestExtension(t *testing.T) {
 		t.Fatalf("the citation's text fragment %q is not a passage of the page", quote)
 	}
 
-	// Use up the month: 4 requests so far (two saves, a search, a question); the rest go on searches.
+	// "Save selection to Cairn": select a paragraph in the page's tab and run the
+	// service worker's menu handler as the menu click would. The menu's own text is
+	// cut short (as browsers do); the whole selection, read in the tab, is saved.
+	selection := get(t, page, "select a paragraph", chromedp.Evaluate[string](
+		`(() => { const p = document.querySelectorAll("article p, p")[2]; getSelection().selectAllChildren(p); return String(getSelection()); })()`))
+	if len(selection) < 80 {
+		t.Fatalf("selected %q; want a whole paragraph", selection)
+	}
+	worker := serviceWorker(t, browser, id)
+	event := get(t, worker, "the context-menu save", chromedp.Evaluate[string](fmt.Sprintf(`(async () => {
+		const tabs = await chrome.tabs.query({});
+		const tab = tabs.find((t) => t.url === %[1]q);
+		if (!tab) return "no tab shows the page";
+		await saveFromMenu({ menuItemId: "cairn-save-selection", selectionText: %[2]q, pageUrl: %[1]q }, tab);
+		return (await chrome.storage.local.get("lastEvent")).lastEvent.text;
+	})()`, pageURL, selection[:30]), chromedp.EvalAwaitPromise))
+	if event != "Selection saved." {
+		t.Fatalf("the context-menu save reported %q", event)
+	}
+	run(t, dash, "the selection is a document of its own",
+		chromedp.Navigate(inst.URL+"/dashboard/documents"),
+		waitText("main", strings.Join(strings.Fields(selection), " ")[:50]),
+		waitText("main", "— Why Glaciers Are Blue"),
+	)
+
+	// Use up the month: 5 requests so far (three saves, a search, a question); the rest go on searches.
 	for i := 0; i < monthly; i++ {
 		run(t, popup, "search again", chromedp.Click("#search-form button"), chromedp.Sleep(150*time.Millisecond))
 		notice, _ := chromedp.Run(popup, chromedp.TextContent("#notice"))
