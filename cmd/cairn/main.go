@@ -108,7 +108,7 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 	if *ref == "" {
 		return fmt.Errorf("admin %s: --workspace is required", sub)
 	}
-	pool, err := server.OpenDatabase(ctx, cfg)
+	pool, err := server.OpenDatabase(ctx, cfg, slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if err != nil {
 		return err
 	}

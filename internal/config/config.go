@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,13 @@ type Config struct {
 	// answering 503 and every connection closed after its response, before it stops
 	// accepting and drains in-flight requests: time for load balancers to move away.
 	ShutdownDrain time.Duration
+
+	// Migrate (MIGRATE, default true) has serve and the admin commands apply pending
+	// migrations at start-up. false: they leave that to `cairn migrate` (a Kubernetes
+	// Job) and wait up to SchemaWait (SCHEMA_WAIT, default 5m) for the schema this
+	// build needs to be there.
+	Migrate    bool
+	SchemaWait time.Duration
 
 	// EncryptionKey seals workspaces' own embedding endpoint keys (ENCRYPTION_KEY, 32
 	// bytes as base64 or hex); EncryptionKeyPrevious (ENCRYPTION_KEY_PREVIOUS) still
@@ -121,7 +129,11 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	var problems []error
 	get := func(name, def string) string {
 		v := getenv(name)
-		if file := getenv(name + "_FILE"); file != "" && secrets[name] {
+		file := ""
+		if secrets[name] {
+			file = getenv(name + "_FILE")
+		}
+		if file != "" {
 			if v != "" {
 				problems = append(problems, fmt.Errorf("%s and %s_FILE are both set; set one", name, name))
 			}
@@ -164,6 +176,13 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 		},
 	}
 	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
+	c.SchemaWait = duration(get("SCHEMA_WAIT", "5m"), "SCHEMA_WAIT", time.Second, 24*time.Hour, &problems)
+	switch v := get("MIGRATE", "true"); v {
+	case "true", "false":
+		c.Migrate = v == "true"
+	default:
+		problems = append(problems, fmt.Errorf("MIGRATE: %q is not true or false", v))
+	}
 	c.Retrieval.LocalEmbeddingDim = positiveInt(get("LOCAL_EMBEDDING_DIM", "3072"), "LOCAL_EMBEDDING_DIM", 16, 4096, &problems)
 	c.Retrieval.VectorCacheBytes = int64(positiveInt(get("VECTOR_CACHE_MB", "1024"), "VECTOR_CACHE_MB", 1, 1<<20, &problems)) << 20
 	if d := get("OPENAI_EMBEDDING_DIMENSIONS", ""); d != "" {
@@ -298,4 +317,18 @@ func RedactURL(u string) string {
 		return "(unparseable URL)"
 	}
 	return parsed.Redacted()
+}
+
+// Variables lists every environment variable Load reads, <NAME>_FILE for each
+// secret included, sorted; the CAIRN_PLAN_* overrides are matched by prefix (see
+// plan.Table.Override) and are not listed. Deployment files are checked against it.
+func Variables() []string {
+	seen := map[string]bool{}
+	_, _ = Load(func(name string) string { seen[name] = true; return "" }, nil)
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
 }

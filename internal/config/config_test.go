@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,54 @@ func TestTrustedProxies(t *testing.T) {
 	_, err = load(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,nginx"})
 	if err == nil || !strings.Contains(err.Error(), `TRUSTED_PROXIES: "nginx"`) {
 		t.Fatalf("error = %v, want one naming the bad entry", err)
+	}
+}
+
+func TestVariables(t *testing.T) {
+	vars := Variables()
+	for _, want := range []string{"DATABASE_URL", "DATABASE_URL_FILE", "MIGRATE", "SCHEMA_WAIT", "VECTOR_CACHE_MB", "REDIS_URL_FILE", "SHUTDOWN_DRAIN"} {
+		if !slices.Contains(vars, want) {
+			t.Errorf("Variables() lacks %s: %v", want, vars)
+		}
+	}
+	// Only secrets have a _FILE form.
+	if slices.Contains(vars, "LISTEN_ADDR_FILE") {
+		t.Errorf("Variables() lists LISTEN_ADDR_FILE, which Load ignores")
+	}
+}
+
+// Every secret can be given as a file, so Kubernetes can mount them all.
+func TestEverySecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	for name := range secrets {
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte("not-a-valid-value\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		asked := false
+		_, _ = Load(func(k string) string {
+			if k == name+"_FILE" {
+				asked = true
+				return file
+			}
+			return ""
+		}, nil)
+		if !asked {
+			t.Errorf("%s_FILE is never read", name)
+		}
+	}
+}
+
+func TestMigrateAndSchemaWait(t *testing.T) {
+	c, err := load(nil)
+	if err != nil || !c.Migrate || c.SchemaWait != 5*time.Minute {
+		t.Fatalf("defaults: Migrate=%v SchemaWait=%s %v, want true 5m", c.Migrate, c.SchemaWait, err)
+	}
+	c, err = load(map[string]string{"MIGRATE": "false", "SCHEMA_WAIT": "30s"})
+	if err != nil || c.Migrate || c.SchemaWait != 30*time.Second {
+		t.Fatalf("MIGRATE=false SCHEMA_WAIT=30s: Migrate=%v SchemaWait=%s %v", c.Migrate, c.SchemaWait, err)
+	}
+	if _, err := load(map[string]string{"MIGRATE": "no"}); err == nil || !strings.Contains(err.Error(), "MIGRATE") {
+		t.Fatalf("MIGRATE=no: %v, want a problem naming MIGRATE", err)
 	}
 }

@@ -229,15 +229,7 @@ func migrate(ctx context.Context, sqlDB *sql.DB) error {
 	if err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
-	migrations, err := fs.Sub(schema.FS, ".")
-	if err != nil {
-		return err
-	}
-	provider, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations,
-		goose.WithSessionLocker(locker),
-		// Branches number their migrations in ranges of their own, so one that lands
-		// after a higher number has been applied somewhere must still be applied.
-		goose.WithAllowOutofOrder(true))
+	provider, err := newProvider(sqlDB, goose.WithSessionLocker(locker))
 	if err != nil {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
@@ -245,6 +237,86 @@ func migrate(ctx context.Context, sqlDB *sql.DB) error {
 		return fmt.Errorf("db: migrate: %w", err)
 	}
 	return nil
+}
+
+// newProvider is goose on db/schema. Branches number their migrations in ranges of
+// their own, so one that lands after a higher number has been applied somewhere
+// must still be applied (and counts as pending until it is).
+func newProvider(sqlDB *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	migrations, err := fs.Sub(schema.FS, ".")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, sqlDB, migrations, append(opts, goose.WithAllowOutofOrder(true))...)
+}
+
+// SchemaPending reports why the database lacks the schema this build needs ("" when
+// it has it): a migration of db/schema or of River's not applied yet, or the error
+// met looking (no database, no goose table yet). It takes no lock, so it answers
+// while `cairn migrate` runs elsewhere.
+func SchemaPending(ctx context.Context, pool *pgxpool.Pool) string {
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	defer sqlDB.Close()
+	provider, err := newProvider(sqlDB)
+	if err != nil {
+		return err.Error()
+	}
+	pending, err := provider.HasPending(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	if pending {
+		return "migrations of db/schema are pending"
+	}
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err.Error()
+	}
+	res, err := m.Validate(ctx, nil)
+	if err != nil {
+		return err.Error()
+	}
+	if !res.OK {
+		return "River's migrations are pending: " + strings.Join(res.Messages, "; ")
+	}
+	return ""
+}
+
+// WaitForSchema waits, up to timeout, until the database at databaseURL exists and
+// holds every migration this build has (applied by `cairn migrate`, e.g. a
+// Kubernetes Job, while replicas start with MIGRATE=false). It checks every
+// second and logs why it waits every ten.
+func WaitForSchema(ctx context.Context, databaseURL string, timeout time.Duration, log *slog.Logger) error {
+	cfg, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return fmt.Errorf("db: %s: %w", config.RedactURL(databaseURL), err)
+	}
+	cfg.MaxConns = 2
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects lazily
+	if err != nil {
+		return fmt.Errorf("db: %w", err)
+	}
+	defer pool.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		why := SchemaPending(ctx, pool)
+		if why == "" {
+			return nil
+		}
+		if i%10 == 0 {
+			log.Info("waiting for the schema (MIGRATE=false: run cairn migrate)", "reason", why)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("db: the schema this build needs is not in %s after %s (MIGRATE=false leaves migrations to `cairn migrate`; run it): %s",
+				config.RedactURL(databaseURL), timeout, why)
+		case <-tick.C:
+		}
+	}
 }
 
 // Tx runs fn in a transaction, committing when it returns nil.

@@ -11,11 +11,17 @@ import (
 )
 
 // OpenDatabase opens the replica's pool on DATABASE_URL, creating the database when
-// it is missing, and applies pending migrations. With DATABASE_DIRECT_URL set,
-// DATABASE_URL is taken to lead through a transaction pooler (PgBouncer): the
+// it is missing, and applies pending migrations; with MIGRATE=false it instead waits
+// (SCHEMA_WAIT) for `cairn migrate` to have made the database and its schema. With
+// DATABASE_DIRECT_URL set, DATABASE_URL is taken to lead through a transaction pooler (PgBouncer): the
 // database is created and migrated through the direct URL, whose session can hold
 // the migration lock.
-func OpenDatabase(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error) {
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+	if !cfg.Migrate {
+		if err := db.WaitForSchema(ctx, cfg.DirectDatabaseURL(), cfg.SchemaWait, log); err != nil {
+			return nil, err
+		}
+	}
 	var (
 		pool *pgxpool.Pool
 		err  error
@@ -28,9 +34,11 @@ func OpenDatabase(ctx context.Context, cfg config.Config) (*pgxpool.Pool, error)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.DatabaseDirectURL == "" {
+	switch {
+	case !cfg.Migrate:
+	case cfg.DatabaseDirectURL == "":
 		err = db.Migrate(ctx, pool)
-	} else {
+	default:
 		err = db.MigrateURL(ctx, cfg.DatabaseDirectURL)
 	}
 	if err != nil {

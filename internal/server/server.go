@@ -78,7 +78,7 @@ type Server struct {
 // New opens the database (creating and migrating it), builds every service and the
 // HTTP handler. It does not start background workers; Start does.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	pool, err := OpenDatabase(ctx, cfg)
+	pool, err := OpenDatabase(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
