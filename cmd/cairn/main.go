@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/apperr"
@@ -41,6 +44,8 @@ const usage = `usage: cairn <command>
 commands:
   serve                      serve the dashboard and API (default)
   migrate                    apply database migrations and exit
+  healthcheck                exit 0 when the replica on LISTEN_ADDR is ready (GET /readyz),
+                             1 otherwise: for Docker's HEALTHCHECK
   admin set-plan --workspace <id or owner email> --plan free|pro|enterprise
   admin create-key --workspace <id or owner email> --name <name>
   admin sync-billing --workspace <id or owner email>
@@ -64,6 +69,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, environ
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
+	case "healthcheck":
+		// Only LISTEN_ADDR: a probe must not fail on a secret file it cannot read.
+		return healthcheck(ctx, getenv("LISTEN_ADDR"), stdout)
 	}
 	cfg, err := config.Load(getenv, environ)
 	if err != nil {
@@ -158,6 +166,38 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 		return nil
 	}
 	return fmt.Errorf("admin: unknown subcommand %q (want set-plan, create-key, sync-billing or reindex)", sub)
+}
+
+// healthcheck asks the replica listening on addr (LISTEN_ADDR, ":8080" when empty)
+// whether it is ready, through loopback when it listens on every interface.
+func healthcheck(ctx context.Context, addr string, stdout io.Writer) error {
+	if addr == "" {
+		addr = ":8080"
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: LISTEN_ADDR %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/readyz"
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: GET %s answered %d", url, resp.StatusCode)
+	}
+	fmt.Fprintln(stdout, "ready")
+	return nil
 }
 
 // adminError shows a domain error's message rather than its code prefix.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/server"
+	"github.com/cairn-dev/cairn/internal/servertest"
 )
 
 func runWith(t *testing.T, env map[string]string, args ...string) (string, error) {
@@ -138,4 +141,34 @@ func dropDatabase(t *testing.T, name string) {
 	}
 	defer pool.Close()
 	_, _ = pool.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+}
+
+// TestHealthcheck: `cairn healthcheck` (Docker's HEALTHCHECK) exits 0 only while the
+// replica on LISTEN_ADDR is ready.
+func TestHealthcheck(t *testing.T) {
+	replica := servertest.Start(t, nil)
+	addr := strings.TrimPrefix(replica.URL, "http://")
+	if out, err := runWith(t, map[string]string{"LISTEN_ADDR": addr}, "healthcheck"); err != nil || out != "ready\n" {
+		t.Fatalf("healthcheck on a ready replica: %q %v", out, err)
+	}
+	// LISTEN_ADDR ":port" (every interface) is probed through loopback.
+	_, port, _ := strings.Cut(addr, ":")
+	if _, err := runWith(t, map[string]string{"LISTEN_ADDR": ":" + port}, "healthcheck"); err != nil {
+		t.Fatalf("healthcheck on :%s: %v", port, err)
+	}
+	// A replica that is not ready (draining, database gone) answers 503 on /readyz.
+	notReady := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" {
+			t.Errorf("healthcheck asked for %s, want /readyz", r.URL.Path)
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer notReady.Close()
+	if _, err := runWith(t, map[string]string{"LISTEN_ADDR": strings.TrimPrefix(notReady.URL, "http://")}, "healthcheck"); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("healthcheck on a replica answering 503: %v, want an error naming 503", err)
+	}
+	replica.Stop()
+	if _, err := runWith(t, map[string]string{"LISTEN_ADDR": addr}, "healthcheck"); err == nil {
+		t.Fatal("healthcheck succeeded with the replica stopped")
+	}
 }
