@@ -39,6 +39,11 @@ bench: services ## run the Go benchmarks
 bench-load: services build ## measure GET /v1/me ÷ GET /healthz throughput on the real binary (docs/benchmarks.md's quoted run)
 	go run ./cmd/cairn-load -ratio -plan pro -bin bin/cairn -c 64 -d 5s -rounds 4
 
+.PHONY: bench-metered
+bench-metered: services build ## measure POST /v1/search with and without metering (Free workspace, 1,000 documents, 256 connections)
+	go build -trimpath -tags nometering -o bin/cairn-nometering ./cmd/cairn
+	go run ./cmd/cairn-load -metered -bin bin/cairn -unmetered-bin bin/cairn-nometering -documents 1000 -c 256 -d 10s -rounds 2
+
 # DATA is a test collection's directory or a directory of them (Cranfield's or BEIR's layout).
 DATA ?=
 

@@ -6,6 +6,7 @@
 //
 //	cairn-load [-c 64] [-d 10s] [-rate 0] [-m GET] [-H 'Name: value']... [-body s | -body-file f] [-json] URL
 //	cairn-load -ratio [-bin bin/cairn] [-plan pro] [-rate 0] [-c 64] [-d 10s] [-rounds 2] [-min-ratio 0.8] [-json]
+//	cairn-load -metered [-bin bin/cairn] [-unmetered-bin bin/cairn-nometering] [-documents 1000] [-c 256] [-d 10s] [-rounds 2] [-json]
 package main
 
 import (
@@ -64,8 +65,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rounds := fs.Int("rounds", 2, "alternating measurement rounds per endpoint for -ratio")
 	minRatio := fs.Float64("min-ratio", 0, "with -ratio, exit non-zero when the ratio is below this")
 	planName := fs.String("plan", "pro", "with -ratio, the plan of the measured key: free, pro or enterprise")
+	meteredCmp := fs.Bool("metered", false, "start -bin and -unmetered-bin and compare POST /v1/search on a Free workspace through each")
+	unmeteredBin := fs.String("unmetered-bin", "bin/cairn-nometering", "with -metered, a cairn binary built with -tags nometering")
+	documents := fs.Int("documents", 1000, "with -metered, how many documents the workspace holds")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *meteredCmp {
+		return runMetered(ctx, meteredOptions{
+			bin: *bin, unmeteredBin: *unmeteredBin, dbServer: *dbServer, documents: *documents,
+			concurrency: *concurrency, duration: *duration, rounds: *rounds, json: *asJSON,
+		}, stdout)
 	}
 	if *ratio {
 		if p := strings.ToLower(*planName); p != "free" && p != "pro" && p != "enterprise" {

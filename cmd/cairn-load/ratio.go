@@ -17,12 +17,10 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/loadgen"
 )
 
@@ -98,62 +96,22 @@ func loadAverage() float64 {
 // both endpoints with the same generator, alternating rounds so that drift in the
 // machine's load affects both alike.
 func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
-	if _, err := os.Stat(o.bin); err != nil {
-		return fmt.Errorf("no cairn binary at %s (run make build, or pass -bin): %w", o.bin, err)
-	}
 	loadBefore := loadAverage()
-	name := "cairn_load_" + randomHex(6)
-	dbURL := db.WithDatabase(o.dbServer, name)
-	defer dropDatabase(o.dbServer, name)
-
-	addr, err := freeAddr()
-	if err != nil {
-		return err
-	}
-	base := "http://" + addr
-	env := append(cleanEnv(),
-		"DATABASE_URL="+dbURL, "LISTEN_ADDR="+addr, "BASE_URL="+base,
+	env := []string{
 		// Take rate limits and quotas out of the measurement: it is the hot path's
 		// cost that is measured (the limiter still runs), not the plan's limits.
-		"CAIRN_PLAN_"+strings.ToUpper(o.plan)+"_RATE_PER_MINUTE=1000000000",
-	)
+		"CAIRN_PLAN_" + strings.ToUpper(o.plan) + "_RATE_PER_MINUTE=1000000000",
+	}
 	if o.plan != "free" {
 		env = append(env, "CAIRN_PLAN_"+strings.ToUpper(o.plan)+"_REQUESTS_PER_MONTH=unlimited")
 	}
-	var serverErr bytes.Buffer
-	srv := exec.Command(o.bin, "serve")
-	srv.Env, srv.Stdout, srv.Stderr = env, nil, &serverErr // access logs go to /dev/null
-	if err := srv.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", o.bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = srv.Process.Kill()
-		}
-	}()
-	if err := waitReady(ctx, base, exited); err != nil {
-		return fmt.Errorf("%w\n%s", err, serverErr.String())
-	}
-
-	email := "load-" + randomHex(4) + "@example.com"
-	if err := signUp(base, email, "load test password"); err != nil {
-		return err
-	}
-	if o.plan != "free" {
-		if _, err := admin(o.bin, env, "set-plan", "--workspace", email, "--plan", o.plan); err != nil {
-			return err
-		}
-	}
-	key, err := admin(o.bin, env, "create-key", "--workspace", email, "--name", "cairn-load")
+	srv, err := startServer(ctx, o.bin, o.dbServer, o.plan, env...)
 	if err != nil {
 		return err
 	}
-	auth := http.Header{"Authorization": {"Bearer " + key}}
+	defer srv.stop()
+	base := srv.base
+	auth := http.Header{"Authorization": {"Bearer " + srv.key}}
 	if err := expectOK(base+"/v1/me", auth); err != nil {
 		return err
 	}
@@ -176,7 +134,7 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			cpu  *time.Duration
 		}{{healthz, &hs, &cpuH}, {me, &ms, &cpuM}} {
 			step.opts.Duration = o.duration
-			before := processCPU(srv.Process.Pid)
+			before := processCPU(srv.pid)
 			r, err := loadgen.Run(ctx, step.opts)
 			if err != nil {
 				return err
@@ -184,7 +142,7 @@ func runRatio(ctx context.Context, o ratioOptions, stdout io.Writer) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			*step.cpu += processCPU(srv.Process.Pid) - before
+			*step.cpu += processCPU(srv.pid) - before
 			*step.out = append(*step.out, r)
 		}
 	}
