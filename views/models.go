@@ -69,6 +69,18 @@ type AuthForm struct {
 	Next string
 	// Invitation names the workspace whose invitation link led here, if any.
 	Invitation string
+	// Notice is a line of good news above the form (a password was just reset).
+	Notice string
+}
+
+// ResetForm is the page an emailed reset link opens: a new password for the account.
+type ResetForm struct {
+	CSRF  string
+	Token string
+	// Error says why the password was refused (the policy), or why the link no
+	// longer works (then Dead is true and there is no form).
+	Error string
+	Dead  bool
 }
 
 // Overview is the dashboard's landing page.

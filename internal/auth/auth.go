@@ -26,11 +26,14 @@ import (
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
-// Login throttling: after MaxFailures failed attempts within FailureWindow, for one
-// email or from one IP, further attempts get 429 until the window moves on.
+// Login throttling: after MaxFailures failed attempts within FailureWindow for one
+// email (from anywhere, or from one address), or MaxFailuresPerIP from one address
+// whatever the emails, further attempts get 429 until the window moves on. The
+// per-address limit leaves room for an office behind one NAT.
 const (
-	MaxFailures   = 5
-	FailureWindow = 15 * time.Minute
+	MaxFailures      = 5
+	MaxFailuresPerIP = 20
+	FailureWindow    = 15 * time.Minute
 )
 
 // User is a signed-up person.
@@ -194,85 +197,129 @@ func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, args mailer.SendArgs) 
 	return s.outbox.EnqueueTx(ctx, tx, args)
 }
 
-// Login checks credentials. It returns rate_limited once an email or IP has failed
-// MaxFailures times within FailureWindow, and unauthorized for a wrong email or password.
-func (s *Service) Login(ctx context.Context, email, password, ip string) (User, error) {
-	email = strings.TrimSpace(email)
+// Attempt is one log-in: what was typed, the client's address, and the
+// known-device token the browser holds ("" for none).
+type Attempt struct {
+	Email, Password, IP, Device string
+}
+
+// LoggedIn is a successful log-in.
+type LoggedIn struct {
+	User User
+	// Device is a new known-device token for the browser to keep, or "" when the
+	// one it presented is already this account's.
+	Device string
+}
+
+// Login checks credentials. Failed attempts are counted per address, per address
+// and email, and per email; over a limit within FailureWindow the attempt gets
+// rate_limited before the password is looked at. The per-email lock, which
+// strangers anywhere can fill, does not apply to a browser that logged in to the
+// account before (a.Device), and failures before the last password change do not
+// count towards it, so it never keeps the owner out. A wrong email or password is
+// unauthorized, with the same work done either way.
+func (s *Service) Login(ctx context.Context, a Attempt) (LoggedIn, error) {
+	email, password := strings.TrimSpace(a.Email), a.Password
 	if email == "" {
-		return User{}, apperr.Field("email", "enter your email address")
+		return LoggedIn{}, apperr.Field("email", "enter your email address")
 	}
 	if password == "" {
-		return User{}, apperr.Field("password", "enter your password")
+		return LoggedIn{}, apperr.Field("password", "enter your password")
 	}
 	if len(email) > 254 || len(password) > 4*MaxPasswordLen {
-		return User{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
+		return LoggedIn{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
 	}
 	// PostgreSQL refuses NUL and invalid UTF-8 in text; no account has such an email.
 	if strings.ContainsRune(email, 0) || !utf8.ValidString(email) {
-		return User{}, apperr.Field("email", "is not an email address like name@example.com")
-	}
-	counts, err := s.q.LoginFailureCount(ctx, dbq.LoginFailureCountParams{Email: email, Ip: ip, Since: s.now().Add(-FailureWindow)})
-	if err != nil {
-		return User{}, fmt.Errorf("auth: login: %w", err)
-	}
-	if counts.ByEmail >= MaxFailures || counts.ByIp >= MaxFailures {
-		return User{}, &apperr.Error{Code: apperr.RateLimited, RetryAfter: int(FailureWindow.Seconds()),
-			Message: "Too many failed log-in attempts. Wait 15 minutes and try again."}
+		return LoggedIn{}, apperr.Field("email", "is not an email address like name@example.com")
 	}
 	u, err := s.q.UserGetByEmail(ctx, email)
-	ok := false
-	switch {
-	case err == nil:
-		if ok, err = CheckPassword(u.PasswordHash, password); err != nil {
-			return User{}, fmt.Errorf("auth: login: %w", err)
+	found := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return LoggedIn{}, fmt.Errorf("auth: login: %w", err)
+	}
+	since := s.now().Add(-FailureWindow)
+	emailSince := since
+	if found && u.PasswordChangedAt.After(emailSince) {
+		emailSince = u.PasswordChangedAt
+	}
+	counts, err := s.q.LoginFailureCounts(ctx, dbq.LoginFailureCountsParams{Email: email, Ip: a.IP, Since: since, EmailSince: emailSince})
+	if err != nil {
+		return LoggedIn{}, fmt.Errorf("auth: login: %w", err)
+	}
+	locked := counts.ByIp >= MaxFailuresPerIP || counts.ByIpEmail >= MaxFailures
+	known := false
+	if !locked && found && a.Device != "" {
+		if known, err = s.knownDevice(ctx, u.ID, a.Device); err != nil {
+			return LoggedIn{}, err
 		}
-	case errors.Is(err, pgx.ErrNoRows):
+	}
+	if locked || (counts.ByEmail >= MaxFailures && !known) {
+		return LoggedIn{}, &apperr.Error{Code: apperr.RateLimited, RetryAfter: int(FailureWindow.Seconds()),
+			Message: "Too many failed log-in attempts. Wait 15 minutes and try again, or reset your password."}
+	}
+	ok := false
+	if found {
+		if ok, err = CheckPassword(u.PasswordHash, password); err != nil {
+			return LoggedIn{}, fmt.Errorf("auth: login: %w", err)
+		}
+	} else {
 		// Spend the same time as a real check so response times don't reveal accounts.
 		_, _ = CheckPassword(dummyHash(), password)
-	default:
-		return User{}, fmt.Errorf("auth: login: %w", err)
 	}
 	if !ok {
 		err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 			q := s.q.WithTx(tx)
-			if err := q.LoginFailureInsert(ctx, dbq.LoginFailureInsertParams{Email: email, Ip: ip}); err != nil {
+			if err := q.LoginFailureInsert(ctx, dbq.LoginFailureInsertParams{Email: email, Ip: a.IP}); err != nil {
 				return err
 			}
 			var account *uuid.UUID
-			if u.ID != uuid.Nil {
+			if found {
 				account = &u.ID
 			}
-			return recordLogin(ctx, q, audit.LoginFailed, account, nil)
+			return recordAccount(ctx, q, audit.LoginFailed, account, nil, nil)
 		})
 		if err != nil {
-			return User{}, fmt.Errorf("auth: login: %w", err)
+			return LoggedIn{}, fmt.Errorf("auth: login: %w", err)
 		}
-		return User{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
+		return LoggedIn{}, apperr.New(apperr.Unauthorized, "Wrong email or password.")
 	}
+	var out LoggedIn
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.LoginFailureClear(ctx, email); err != nil {
 			return err
 		}
-		return recordLogin(ctx, q, audit.Login, &u.ID, &u.ID)
+		if !known {
+			var err error
+			if out.Device, err = rememberDevice(ctx, q, u.ID, s.now()); err != nil {
+				return err
+			}
+		}
+		return recordAccount(ctx, q, audit.Login, &u.ID, &u.ID, nil)
 	})
 	if err != nil {
-		return User{}, fmt.Errorf("auth: login: %w", err)
+		return LoggedIn{}, fmt.Errorf("auth: login: %w", err)
 	}
-	return toUser(u), nil
+	out.User = toUser(u)
+	return out, nil
 }
 
-// recordLogin writes a log-in (or failed attempt) on account into the audit log of
+// recordAccount writes an event of an account (a log-in or failed attempt, a
+// password reset or change, ended sessions) into the audit log of
 // every workspace the account belongs to, so each team's admins see their
 // members' log-ins; an attempt on no account is kept outside any workspace. The
 // actor's address and browser come from ctx; actor names the person when known
 // (a failed attempt's is not).
-func recordLogin(ctx context.Context, q *dbq.Queries, action audit.Action, account, actor *uuid.UUID) error {
+func recordAccount(ctx context.Context, q *dbq.Queries, action audit.Action, account, actor *uuid.UUID, detail map[string]any) error {
 	a := audit.ActorFrom(ctx)
 	a.Kind, a.UserID = audit.ActorUser, actor
-	e := audit.Entry{Actor: &a, Action: action}
+	e := audit.Entry{Actor: &a, Action: action, Detail: detail}
 	if account == nil {
 		e.Detail = map[string]any{"account": "unknown"}
+		for k, v := range detail {
+			e.Detail[k] = v
+		}
 		return audit.Record(ctx, q, e)
 	}
 	e.TargetKind, e.TargetID = "user", account.String()

@@ -153,11 +153,11 @@ func (s *Service) AllowActivate(ctx context.Context, userID uuid.UUID) Decision 
 	return s.limiter.Allow(ctx, Subject{Scope: ScopeActivate, ID: userID}, ActivateLimit)
 }
 
-// AllowForm takes one submission of the log-in or sign-up form (scope ScopeLogin
-// or ScopeSignup) from ip's budget (its /64 for IPv6, see ClientKey).
+// AllowForm takes one submission of the log-in, sign-up or forgot-password form
+// (scope ScopeLogin, ScopeSignup or ScopePasswordReset) from ip's budget (its /64 for IPv6, see ClientKey).
 func (s *Service) AllowForm(ctx context.Context, scope Scope, ip string) Decision {
 	limit := LoginLimit
-	if scope == ScopeSignup {
+	if scope == ScopeSignup || scope == ScopePasswordReset {
 		limit = SignupLimit
 	}
 	return s.limiter.Allow(ctx, Subject{Scope: scope, Name: ClientKey(ip)}, limit)

@@ -29,9 +29,10 @@ const (
 	ScopeSignup                           // an IP posting the sign-up form
 	ScopeDashboardSearch                  // a workspace searching from the dashboard, at its plan's per-minute rate
 	ScopeActivate                         // a signed-in person looking up or deciding device sign-in codes
+	ScopePasswordReset                    // an IP asking for password reset links
 )
 
-var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search", ScopeActivate: "activate"}
+var scopeNames = [...]string{ScopeKey: "key", ScopeIP: "ip", ScopeLogin: "login", ScopeSignup: "signup", ScopeDashboardSearch: "dashboard_search", ScopeActivate: "activate", ScopePasswordReset: "password_reset"}
 
 func (s Scope) String() string { return scopeNames[s] }
 

@@ -119,9 +119,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	sessions := scs.New()
 	// Interval 0: no cleanup goroutine of the store's own (see housekeeping).
 	sessions.Store = pgxstore.NewWithCleanupInterval(pool, 0)
-	s.workers = append(s.workers, func(ctx context.Context) { s.housekeeping(ctx, users, 30*time.Minute) })
 	sessions.Lifetime = 30 * 24 * time.Hour
 	sessions.IdleTimeout = 7 * 24 * time.Hour
+	s.workers = append(s.workers, func(ctx context.Context) {
+		s.housekeeping(ctx, users, sessions.IdleTimeout, sessions.Lifetime, 30*time.Minute)
+	})
 	sessions.Cookie.Name = "cairn_session"
 	sessions.Cookie.HttpOnly = true
 	sessions.Cookie.SameSite = http.SameSiteLaxMode
@@ -300,11 +302,12 @@ func (s *Server) closeWhileDraining(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// housekeeping deletes expired sessions, old login failures, expired emailed links,
+// housekeeping deletes expired sessions (and their index rows, after idle or
+// lifetime), old login failures, expired emailed links and known devices,
 // the old secrets of rolled keys whose grace is long over and stale device
 // sign-ins, every interval.
 // Every replica runs it; the deletes are idempotent, so that is harmless.
-func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval time.Duration) {
+func (s *Server) housekeeping(ctx context.Context, users *auth.Service, idle, lifetime, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -315,6 +318,9 @@ func (s *Server) housekeeping(ctx context.Context, users *auth.Service, interval
 		}
 		if _, err := dbq.New(s.pool).SessionDeleteExpired(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("housekeeping: delete expired sessions", "err", err)
+		}
+		if err := users.PruneSessions(ctx, idle, lifetime); err != nil && ctx.Err() == nil {
+			s.log.Warn("housekeeping: prune session index", "err", err)
 		}
 		if err := users.PruneFailures(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("housekeeping: prune login failures", "err", err)

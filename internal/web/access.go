@@ -39,6 +39,11 @@ var routeAccess = map[string]string{
 	"POST /login":  anyone,
 	"POST /logout": anyone,
 
+	"GET /password/forgot":        anyone,
+	"POST /password/forgot":       anyone,
+	"GET /password/reset/:token":  anyone,
+	"POST /password/reset/:token": anyone,
+
 	"GET /verify-email/:token":  anyone,
 	"POST /verify-email/resend": signedIn,
 	"GET /docs":                 anyone,
@@ -148,6 +153,16 @@ func (h *Handler) signedInUser(c echo.Context) (*auth.User, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Ended sessions (a password reset or change, or the settings page) are refused
+	// here, on whichever replica they arrive.
+	alive, err := h.Auth.SessionAlive(ctx, uid, h.sessionID(c), c.RealIP())
+	if err != nil {
+		return nil, err
+	}
+	if !alive {
+		_ = h.Sessions.Destroy(ctx)
+		return nil, c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 	}
 	reqctx.SetUser(c, u)
 	r := c.Request()

@@ -1,11 +1,13 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
 
@@ -139,12 +141,12 @@ func TestLogInThrottling(t *testing.T) {
 		}
 	})
 	t.Run("PerIP", func(t *testing.T) {
-		for i := range 5 {
-			login(b, "198.51.100.1", "nobody"+string(rune('a'+i))+"@example.com", "wrong password")
+		for i := range auth.MaxFailuresPerIP {
+			login(b, "198.51.100.1", fmt.Sprintf("nobody%d@example.com", i), "wrong password")
 		}
 		resp, _ := login(b, "198.51.100.1", "someone@example.com", "wrong password")
 		if resp.StatusCode != http.StatusTooManyRequests {
-			t.Fatalf("sixth attempt from one IP: %d, want 429", resp.StatusCode)
+			t.Fatalf("attempt %d from one IP: %d, want 429", auth.MaxFailuresPerIP+1, resp.StatusCode)
 		}
 		resp, _ = login(b, "198.51.100.2", "someone@example.com", "wrong password")
 		if resp.StatusCode != http.StatusUnauthorized {

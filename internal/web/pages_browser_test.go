@@ -27,8 +27,9 @@ var widths = []int64{360, 390, 768, 1280}
 // with a parameter fails TestEveryPageFitsAndIsAccessible until it has a row here,
 // so no page goes unchecked.
 var paramExamples = map[string]string{
-	"/verify-email/:token": "/verify-email/not-a-real-token",
-	"/invitations/:token":  "/invitations/not-a-real-token",
+	"/verify-email/:token":   "/verify-email/not-a-real-token",
+	"/invitations/:token":    "/invitations/not-a-real-token",
+	"/password/reset/:token": "/password/reset/not-a-real-token",
 }
 
 // TestEveryPageFitsAndIsAccessible visits every GET route of the router that

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/metering"
@@ -20,6 +21,10 @@ func (h *Handler) Routes(e *echo.Echo) {
 	pub.GET("/login", h.showLogin)
 	pub.POST("/login", h.login, h.limitForm(metering.ScopeLogin, views.Login))
 	pub.POST("/logout", h.logout)
+	pub.GET("/password/forgot", h.showForgotPassword)
+	pub.POST("/password/forgot", h.forgotPassword, h.limitForm(metering.ScopePasswordReset, func(f views.AuthForm) templ.Component { return views.ForgotPassword(f, false) }))
+	pub.GET("/password/reset/:token", h.showResetPassword)
+	pub.POST("/password/reset/:token", h.resetPassword)
 	pub.GET("/verify-email/:token", h.verifyEmail)
 	pub.POST("/verify-email/resend", h.resendVerification)
 	pub.GET("/docs", h.showDocs)

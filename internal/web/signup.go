@@ -36,9 +36,14 @@ func (h *Handler) signup(c echo.Context) error {
 	if err != nil {
 		return h.authFormError(c, err, email, views.Signup)
 	}
-	if err := h.startSession(c, u.ID.String(), ws.ID.String()); err != nil {
+	if err := h.startSession(c, u.ID, ws.ID.String()); err != nil {
 		return err
 	}
+	device, err := h.Auth.RememberDevice(c.Request().Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	h.setDeviceCookie(c, device)
 	return c.Redirect(http.StatusSeeOther, safeNext(c.QueryParam("next")))
 }
 

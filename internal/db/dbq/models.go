@@ -145,6 +145,14 @@ type Invitation struct {
 	RevokedAt   *time.Time
 }
 
+type KnownDevice struct {
+	Hash       []byte
+	UserID     uuid.UUID
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time
+}
+
 type LoginFailure struct {
 	ID    int64
 	Email string
@@ -255,6 +263,16 @@ type User struct {
 	CreatedAt         time.Time
 	EmailVerifiedAt   *time.Time
 	PasswordChangedAt time.Time
+}
+
+type UserSession struct {
+	ID         uuid.UUID
+	UserID     uuid.UUID
+	TokenHash  []byte
+	UserAgent  string
+	Ip         string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
 }
 
 type Workspace struct {

@@ -21,29 +21,40 @@ func (q *Queries) LoginFailureClear(ctx context.Context, email string) error {
 	return err
 }
 
-const loginFailureCount = `-- name: LoginFailureCount :one
+const loginFailureCounts = `-- name: LoginFailureCounts :one
 SELECT
-    count(*) FILTER (WHERE lower(email) = lower($1::text))::int AS by_email,
-    count(*) FILTER (WHERE ip = $2::text)::int AS by_ip
+    count(*) FILTER (WHERE ip = $1::text)::int AS by_ip,
+    count(*) FILTER (WHERE ip = $1::text AND lower(email) = lower($2::text) AND at > $3::timestamptz)::int AS by_ip_email,
+    count(*) FILTER (WHERE lower(email) = lower($2::text) AND at > $3::timestamptz)::int AS by_email
 FROM login_failures
-WHERE at > $3::timestamptz AND (lower(email) = lower($1::text) OR ip = $2::text)
+WHERE at > $4::timestamptz AND (lower(email) = lower($2::text) OR ip = $1::text)
 `
 
-type LoginFailureCountParams struct {
-	Email string
-	Ip    string
-	Since time.Time
+type LoginFailureCountsParams struct {
+	Ip         string
+	Email      string
+	EmailSince time.Time
+	Since      time.Time
 }
 
-type LoginFailureCountRow struct {
-	ByEmail int32
-	ByIp    int32
+type LoginFailureCountsRow struct {
+	ByIp      int32
+	ByIpEmail int32
+	ByEmail   int32
 }
 
-func (q *Queries) LoginFailureCount(ctx context.Context, arg LoginFailureCountParams) (LoginFailureCountRow, error) {
-	row := q.db.QueryRow(ctx, loginFailureCount, arg.Email, arg.Ip, arg.Since)
-	var i LoginFailureCountRow
-	err := row.Scan(&i.ByEmail, &i.ByIp)
+// Failures that count towards each lock: per address, per address and email, and
+// per email. Failures before the account's last password change do not count for
+// the email's locks, so a reset frees an account strangers keep guessing at.
+func (q *Queries) LoginFailureCounts(ctx context.Context, arg LoginFailureCountsParams) (LoginFailureCountsRow, error) {
+	row := q.db.QueryRow(ctx, loginFailureCounts,
+		arg.Ip,
+		arg.Email,
+		arg.EmailSince,
+		arg.Since,
+	)
+	var i LoginFailureCountsRow
+	err := row.Scan(&i.ByIp, &i.ByIpEmail, &i.ByEmail)
 	return i, err
 }
 
@@ -180,4 +191,18 @@ func (q *Queries) UserMarkVerified(ctx context.Context, arg UserMarkVerifiedPara
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const userSetPassword = `-- name: UserSetPassword :exec
+UPDATE users SET password_hash = $1::text, password_changed_at = now() WHERE id = $2
+`
+
+type UserSetPasswordParams struct {
+	PasswordHash string
+	ID           uuid.UUID
+}
+
+func (q *Queries) UserSetPassword(ctx context.Context, arg UserSetPasswordParams) error {
+	_, err := q.db.Exec(ctx, userSetPassword, arg.PasswordHash, arg.ID)
+	return err
 }
