@@ -44,6 +44,10 @@ type Config struct {
 	Migrate    bool
 	SchemaWait time.Duration
 
+	// QueryCacheTTL (QUERY_CACHE_TTL, default 24h) is how long a query's embedding
+	// stays in Redis for every replica to reuse, when REDIS_URL is set.
+	QueryCacheTTL time.Duration
+
 	// EncryptionKey seals workspaces' own embedding endpoint keys (ENCRYPTION_KEY, 32
 	// bytes as base64 or hex); EncryptionKeyPrevious (ENCRYPTION_KEY_PREVIOUS) still
 	// opens what the key before it sealed, during a rotation. nil: unset.
@@ -177,6 +181,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	}
 	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
 	c.SchemaWait = duration(get("SCHEMA_WAIT", "5m"), "SCHEMA_WAIT", time.Second, 24*time.Hour, &problems)
+	c.QueryCacheTTL = duration(get("QUERY_CACHE_TTL", "24h"), "QUERY_CACHE_TTL", time.Minute, 30*24*time.Hour, &problems)
 	switch v := get("MIGRATE", "true"); v {
 	case "true", "false":
 		c.Migrate = v == "true"

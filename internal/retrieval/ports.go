@@ -72,3 +72,13 @@ type VectorFetcher interface {
 type VectorScorer interface {
 	Score(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, ids []string) (map[string]float32, error)
 }
+
+// QueryCache keeps query embeddings where every replica finds them (Redis), so a
+// query is embedded (and the embedding service paid) once, not once per replica
+// and per repeat. scope names whose vectors they are: the model, and for a
+// workspace's own endpoint also the workspace. It is an optimisation only: a Get
+// that fails is a miss, a Put that fails is dropped, and neither fails a search.
+type QueryCache interface {
+	Get(ctx context.Context, scope, text string) ([]float32, bool)
+	Put(ctx context.Context, scope, text string, v []float32)
+}

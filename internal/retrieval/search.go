@@ -503,20 +503,41 @@ func (s *Service) queryVector(ctx context.Context, c Caller, query string) ([]fl
 			return nil, nil, err
 		}
 		qv = local.EmbedQuery(plain, weight)
-	} else {
-		vs, err := emb.Embed(ctx, []string{plain})
-		if err != nil {
-			return nil, nil, dependency(err, "embedding service")
-		}
-		if len(vs) != 1 {
-			return nil, nil, dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
-		}
-		qv = vs[0]
+	} else if qv, err = s.embedQuery(ctx, c, emb, plain); err != nil {
+		return nil, nil, err
 	}
 	if isZero(qv) {
 		return nil, emb, nil
 	}
 	return qv, emb, nil
+}
+
+// embedQuery embeds one query with a remote embedder, through the shared query
+// cache when there is one: a vector another replica (or an earlier search) got for
+// the same text from the same model is reused instead of paid for again.
+func (s *Service) embedQuery(ctx context.Context, c Caller, emb Embedder, text string) ([]float32, error) {
+	scope := emb.Model()
+	if strings.HasPrefix(scope, "custom/") {
+		// A workspace's own endpoint, paid with its own key: its vectors are its own,
+		// even if another workspace names the same URL and model.
+		scope += "/" + c.WorkspaceID.String()
+	}
+	if s.queries != nil {
+		if v, ok := s.queries.Get(ctx, scope, text); ok {
+			return v, nil
+		}
+	}
+	vs, err := emb.Embed(ctx, []string{text})
+	if err != nil {
+		return nil, dependency(err, "embedding service")
+	}
+	if len(vs) != 1 {
+		return nil, dependency(fmt.Errorf("embedder returned %d vectors for 1 text", len(vs)), "embedding service")
+	}
+	if s.queries != nil {
+		s.queries.Put(ctx, scope, text, vs[0])
+	}
+	return vs[0], nil
 }
 
 // nearest asks the vector index for the chunks closest to qv.

@@ -55,6 +55,8 @@ type Options struct {
 	Box *secretbox.Box
 	// Custom reaches workspaces' own endpoints; nil refuses them.
 	Custom CustomEmbedders
+	// QueryCache, when set, shares query embeddings across replicas (Redis).
+	QueryCache QueryCache
 }
 
 // Caller is who a retrieval call acts for.
@@ -100,7 +102,8 @@ type Service struct {
 	queue     *jobs.Queue
 	box       *secretbox.Box
 	custom    CustomEmbedders
-	statuses  sync.Map // workspace id → cachedStatus, for CachedEmbedder
+	queries   QueryCache // nil: every query is embedded
+	statuses  sync.Map   // workspace id → cachedStatus, for CachedEmbedder
 }
 
 // NewService returns a Service.
@@ -120,7 +123,7 @@ func NewService(o Options) *Service {
 	s := &Service{
 		pool: o.Pool, q: dbq.New(o.Pool), plans: o.Plans, local: o.Local, openai: o.OpenAI,
 		serverKey: o.ServerKey && o.OpenAI != nil, index: o.Index, log: o.Log, chunker: DefaultChunker,
-		queue: o.Queue, box: o.Box, custom: o.Custom,
+		queue: o.Queue, box: o.Box, custom: o.Custom, queries: o.QueryCache,
 	}
 	if o.Queue != nil {
 		river.AddWorker(o.Queue.Workers(), &reembedWorker{s: s})

@@ -24,13 +24,15 @@ func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
 			return nil, errors.New("server: REDIS_URL " + config.RedactURL(s.cfg.RedisURL) + " is not a valid Redis URL")
 		}
 		// Short timeouts: a rate-limit check that waits on a sick Redis delays every
-		// request, while falling back to in-process limits costs little.
+		// request, while falling back to in-process limits costs little (and a query
+		// embedding cache miss costs one embedding).
 		opts.DialTimeout = 250 * time.Millisecond
 		opts.ReadTimeout = 250 * time.Millisecond
 		opts.WriteTimeout = 250 * time.Millisecond
 		opts.PoolTimeout = 500 * time.Millisecond
 		opts.MaxRetries = 1
 		rdb = redis.NewClient(opts)
+		s.redis = rdb
 		s.closers = append(s.closers, func() { _ = rdb.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -16,8 +16,9 @@ import (
 // NewRetrieval builds the retrieval service from the configuration: the local
 // embedder and builtin index unless OpenAI and Pinecone are configured. Callers may
 // always bring their own OpenAI key (OpenAI-API-Key); the server's own key, when
-// set, serves everyone. close releases the vector index's connection.
-func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, queue *jobs.Queue, log *slog.Logger) (svc *retrieval.Service, close func(), err error) {
+// set, serves everyone. queries, when set, shares query embeddings across
+// replicas. close releases the vector index's connection.
+func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, queue *jobs.Queue, queries retrieval.QueryCache, log *slog.Logger) (svc *retrieval.Service, close func(), err error) {
 	box, err := secretbox.New(cfg.EncryptionKey, cfg.EncryptionKeyPrevious)
 	if err != nil {
 		return nil, nil, err
@@ -33,6 +34,7 @@ func NewRetrieval(cfg config.Config, pool *pgxpool.Pool, queue *jobs.Queue, log 
 		Log:        log,
 		Queue:      queue,
 		Box:        box,
+		QueryCache: queries,
 		Custom: func(baseURL, model string, dims int, apiKey, name string) retrieval.Embedder {
 			return oa.Endpoint(baseURL, model, dims, apiKey, name)
 		},

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cairn-dev/cairn/internal/api"
 	"github.com/cairn-dev/cairn/internal/apikey"
@@ -38,6 +39,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/retrieval/querycache"
 	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
@@ -55,6 +57,7 @@ type Server struct {
 	devices   *device.Service
 	retrieval *retrieval.Service
 	meter     *metering.Service
+	redis     *redis.Client // nil without REDIS_URL; shared by rate limits and the query cache
 	registry  *prometheus.Registry
 	queue     *jobs.Queue
 	outbox    *mail.Outbox
@@ -153,7 +156,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	var closeIndex func()
-	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, log); err != nil {
+	var queries retrieval.QueryCache
+	if s.redis != nil {
+		queries = querycache.New(s.redis, cfg.QueryCacheTTL, log, s.registry)
+	}
+	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, queries, log); err != nil {
 		pool.Close()
 		return nil, err
 	}
