@@ -1,20 +1,12 @@
 package billing_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"os/exec"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +15,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/cairn-dev/cairn/internal/servertest"
-	"github.com/cairn-dev/cairn/internal/testbin"
+	"github.com/cairn-dev/cairn/internal/stripetest"
 )
 
 const (
@@ -51,145 +43,16 @@ func stripeEnv(apiBase string) map[string]string {
 // their payload alone, so tests that only deliver webhooks point Stripe here.
 const deadStripe = "http://127.0.0.1:1"
 
-// startStripeMock runs Stripe's own stripe-mock on free loopback ports and returns
-// its HTTP base URL.
-func startStripeMock(t *testing.T) string {
-	t.Helper()
-	bin := testbin.Find(t, "stripe-mock", "make stripe-mock, or go install github.com/stripe/stripe-mock@v0.203.0")
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:", "-https-addr", "127.0.0.1:")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start stripe-mock: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if a, ok := strings.CutPrefix(sc.Text(), "Listening for HTTP at address: "); ok {
-				addr <- a
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a
-	case <-time.After(30 * time.Second):
-		t.Fatal("stripe-mock did not start listening within 30s")
-	}
-	return ""
-}
+// startStripeMock runs stripe-mock (stripetest.Start).
+func startStripeMock(t *testing.T) string { return stripetest.Start(t) }
 
-// recordedCall is one request stripe-go made to the Stripe API, and its answer.
-type recordedCall struct {
-	Method, Path   string
-	IdempotencyKey string
-	Form           url.Values
-	Response       map[string]any
-}
-
-// stripeRecorder sits between Cairn and stripe-mock and records every call, so tests
-// can check what was sent (stripe-mock itself keeps no state).
-type stripeRecorder struct {
-	URL   string
-	mu    sync.Mutex
-	calls []recordedCall
-	// rewrite, when set, may change a JSON answer before Cairn sees it, for states
-	// stripe-mock's fixtures never take (a paid invoice, say).
-	rewrite func(method, path string, body map[string]any)
-	// down makes every call fail with 500, as an outage would.
-	down bool
-}
-
-// Rewrite sets a function that may change stripe-mock's JSON answers.
-func (r *stripeRecorder) Rewrite(fn func(method, path string, body map[string]any)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rewrite = fn
-}
-
-// SetDown makes Stripe fail every call (true) or answer again (false).
-func (r *stripeRecorder) SetDown(down bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.down = down
-}
+type (
+	recordedCall   = stripetest.Call
+	stripeRecorder = stripetest.Recorder
+)
 
 func newStripeRecorder(t *testing.T, target string) *stripeRecorder {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &stripeRecorder{}
-	proxy := httputil.NewSingleHostReverseProxy(u)
-	proxy.ModifyResponse = func(resp *http.Response) error {
-		body, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return err
-		}
-		call := resp.Request.Context().Value(callKey{}).(*recordedCall)
-		_ = json.Unmarshal(body, &call.Response)
-		r.mu.Lock()
-		rewrite := r.rewrite
-		r.calls = append(r.calls, *call)
-		r.mu.Unlock()
-		if rewrite != nil && call.Response != nil {
-			rewrite(call.Method, call.Path, call.Response)
-			if body, err = json.Marshal(call.Response); err != nil {
-				return err
-			}
-			resp.ContentLength = int64(len(body))
-			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		return nil
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		req.Body = io.NopCloser(bytes.NewReader(body))
-		form, _ := url.ParseQuery(string(body))
-		if req.Method == http.MethodGet {
-			form = req.URL.Query()
-		}
-		call := &recordedCall{Method: req.Method, Path: req.URL.Path, IdempotencyKey: req.Header.Get("Idempotency-Key"), Form: form}
-		r.mu.Lock()
-		down := r.down
-		if down {
-			r.calls = append(r.calls, *call)
-		}
-		r.mu.Unlock()
-		if down {
-			http.Error(w, `{"error":{"type":"api_error","message":"down for the test"}}`, http.StatusInternalServerError)
-			return
-		}
-		proxy.ServeHTTP(w, req.WithContext(context.WithValue(req.Context(), callKey{}, call)))
-	}))
-	t.Cleanup(srv.Close)
-	r.URL = srv.URL
-	return r
-}
-
-type callKey struct{}
-
-// Calls returns the recorded calls to method and path.
-func (r *stripeRecorder) Calls(method, path string) []recordedCall {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []recordedCall
-	for _, c := range r.calls {
-		if c.Method == method && c.Path == path {
-			out = append(out, c)
-		}
-	}
-	return out
+	return stripetest.NewRecorder(t, target)
 }
 
 // event builds a Stripe event's JSON around a data object.
