@@ -102,12 +102,23 @@ func notAnOperation(errs []*liberrors.ValidationError) bool {
 	return false
 }
 
-// check validates one response; body is its content, already read (nil for a stream).
+// check validates one response; body is its content, already read (nil for a
+// stream). An NDJSON body's schema is that of each line, so each is checked alone.
 func (c *conformance) check(req *http.Request, resp *http.Response, body []byte) {
-	path := req.URL.EscapedPath()
-	if !strings.HasPrefix(path, "/v1/") {
+	if !strings.HasPrefix(req.URL.EscapedPath(), "/v1/") {
 		return
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") && len(bytes.TrimSpace(body)) > 0 {
+		for _, line := range bytes.Split(bytes.TrimSpace(body), []byte("\n")) {
+			c.checkOne(req, resp, line)
+		}
+		return
+	}
+	c.checkOne(req, resp, body)
+}
+
+func (c *conformance) checkOne(req *http.Request, resp *http.Response, body []byte) {
+	path := req.URL.EscapedPath()
 	copyResp := *resp
 	copyResp.Body = http.NoBody
 	if body != nil {
@@ -260,7 +271,7 @@ func TestEveryOperationAnswersAsDocumented(t *testing.T) {
 	expect(200, request{"POST", "/v1/documents", free.Key, js, `{"documents":[{"id":"d2","text":"Second."}]}`, nil})
 	expect(403, request{"POST", "/v1/documents", free.Key, js, `{"documents":[{"id":"d3","text":"Over the cap."}]}`, nil})
 
-	for _, path := range []string{"/v1/me", "/v1/usage", "/v1/documents", "/v1/documents?limit=1", "/v1/documents/d1"} {
+	for _, path := range []string{"/v1/me", "/v1/usage", "/v1/documents", "/v1/documents?limit=1", "/v1/documents/d1", "/v1/export"} {
 		expect(200, request{"GET", path, free.Key, "", "", nil})
 		expect(401, request{"GET", path, "", "", "", nil})
 	}
@@ -281,6 +292,7 @@ func TestEveryOperationAnswersAsDocumented(t *testing.T) {
 	viewerKey := inst.Join(t, inst.NewAccount(t, plan.Free), team.WorkspaceID, "viewer")
 	expect(200, request{"GET", "/v1/me", viewerKey, "", "", nil})
 	expect(200, request{"GET", "/v1/documents", viewerKey, "", "", nil})
+	expect(200, request{"GET", "/v1/export", viewerKey, "", "", nil})
 	expect(403, request{"POST", "/v1/documents", viewerKey, js, posts["/v1/documents"], nil})
 	expect(403, request{"DELETE", "/v1/documents/x", viewerKey, "", "", nil})
 	operator, err := apikey.NewService(inst.Server.Pool(), inst.Config.Plans, slog.New(slog.DiscardHandler)).Create(ctx, team.WorkspaceID, nil, "ci")
@@ -295,6 +307,7 @@ func TestEveryOperationAnswersAsDocumented(t *testing.T) {
 	for _, r := range []request{
 		{"GET", "/v1/me", memberKey, "", "", nil}, {"GET", "/v1/usage", memberKey, "", "", nil},
 		{"GET", "/v1/documents", memberKey, "", "", nil}, {"GET", "/v1/documents/x", memberKey, "", "", nil},
+		{"GET", "/v1/export", memberKey, "", "", nil},
 		{"DELETE", "/v1/documents/x", memberKey, "", "", nil},
 		{"POST", "/v1/documents", memberKey, js, posts["/v1/documents"], nil},
 		{"POST", "/v1/search", memberKey, js, posts["/v1/search"], nil},
@@ -307,6 +320,7 @@ func TestEveryOperationAnswersAsDocumented(t *testing.T) {
 	for _, r := range []request{
 		{"GET", "/v1/me", pro.Key, "", "", nil}, {"GET", "/v1/usage", pro.Key, "", "", nil},
 		{"GET", "/v1/documents", pro.Key, "", "", nil}, {"GET", "/v1/documents/x", pro.Key, "", "", nil},
+		{"GET", "/v1/export", pro.Key, "", "", nil},
 		{"DELETE", "/v1/documents/x", pro.Key, "", "", nil}, {"GET", "/v1/openapi.json", pro.Key, "", "", nil},
 		{"POST", "/v1/documents", pro.Key, js, posts["/v1/documents"], nil},
 		{"POST", "/v1/search", pro.Key, js, posts["/v1/search"], nil},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cairn-dev/cairn/internal/account"
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 )
@@ -164,4 +165,29 @@ func toDocumentJSON(d retrieval.Document, withText bool) documentJSON {
 		j.Text = &d.Text
 	}
 	return j
+}
+
+// exportDocuments streams every document of the key's workspace as NDJSON, one
+// document a line in the shape POST /v1/documents takes (account.WriteDocuments),
+// read page by page so any number of documents exports in bounded memory. A
+// failure once lines have gone out cannot become an error response: the connection
+// is cut, so the client sees a failed transfer rather than a short export. Before
+// the first line (the database down) it is an error response as usual.
+func (a *API) exportDocuments(c echo.Context) error {
+	p := principal(c)
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := account.WriteDocuments(c.Request().Context(), a.Retrieval, p.WorkspaceID, w, false); err != nil {
+		if !w.Committed {
+			w.Header().Del(echo.HeaderContentType)
+			return err
+		}
+		a.Log.Error("api: export failed part way; connection cut", "workspace_id", p.WorkspaceID.String(), "err", err)
+		panic(http.ErrAbortHandler)
+	}
+	if !w.Committed {
+		w.WriteHeader(http.StatusOK) // no documents: an empty stream
+	}
+	return nil
 }

@@ -24,6 +24,7 @@ func (a *API) Routes(e *echo.Echo) {
 	authed.POST("/search", a.search)
 	authed.POST("/answer", a.answer)
 	authed.GET("/usage", a.usage)
+	authed.GET("/export", a.exportDocuments)
 	v1.GET("/openapi.json", a.openapi, a.limitOptionalKey)
 	// Device sign-in takes no key; its handlers charge the address's budget.
 	dev := v1.Group("/device", middleware.BodyLimit("10M"), requireJSON)

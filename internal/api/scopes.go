@@ -20,6 +20,7 @@ var routeScopes = map[string]apikey.Scopes{
 	"POST /v1/search":          apikey.Search,
 	"POST /v1/answer":          apikey.Answer,
 	"GET /v1/usage":            apikey.UsageRead,
+	"GET /v1/export":           apikey.DocumentsRead,
 }
 
 // RouteScope returns the scope a keyed route needs and whether the table has the

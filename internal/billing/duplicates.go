@@ -36,6 +36,7 @@ func (CancelDuplicateArgs) InsertOpts() river.InsertOpts { return river.InsertOp
 func (s *Service) UseQueue(queue *jobs.Queue) {
 	s.queue = queue
 	river.AddWorker(queue.Workers(), &cancelDuplicateWorker{s: s})
+	river.AddWorker(queue.Workers(), &cancelWorker{s: s})
 }
 
 // cancelDuplicates keeps only the newest of the workspace's live subscriptions.
@@ -109,25 +110,36 @@ type cancelDuplicateWorker struct {
 // credited for the unused time. A subscription Stripe no longer has, or has
 // cancelled already, is done.
 func (w *cancelDuplicateWorker) Work(ctx context.Context, job *river.Job[CancelDuplicateArgs]) error {
-	if w.s.stripe == nil {
+	err := w.s.cancelAtStripe(ctx, job.Args.SubscriptionID, true, "Duplicate of "+job.Args.Kept+" for the same Cairn workspace.", "cairn-cancel-duplicate-")
+	if err == nil {
+		w.s.log.Info("billing: duplicate subscription cancelled", "subscription", job.Args.SubscriptionID, "kept", job.Args.Kept)
+	}
+	return err
+}
+
+// cancelAtStripe cancels a subscription now (crediting unused time when prorate),
+// once however often it is retried (the idempotency key is keyPrefix and its id).
+// With billing off it does nothing; a subscription Stripe no longer has, or has
+// cancelled already, is done.
+func (s *Service) cancelAtStripe(ctx context.Context, id string, prorate bool, comment, keyPrefix string) error {
+	if s.stripe == nil {
 		return nil
 	}
 	params := &stripe.SubscriptionCancelParams{
-		Prorate: stripe.Bool(true),
-		CancellationDetails: &stripe.SubscriptionCancelCancellationDetailsParams{
-			Comment: stripe.String("Duplicate of " + job.Args.Kept + " for the same Cairn workspace."),
-		},
+		CancellationDetails: &stripe.SubscriptionCancelCancellationDetailsParams{Comment: stripe.String(comment)},
+	}
+	if prorate {
+		params.Prorate = stripe.Bool(true)
 	}
 	params.Context = ctx
-	params.SetIdempotencyKey("cairn-cancel-duplicate-" + job.Args.SubscriptionID)
-	_, err := w.s.stripe.Subscriptions.Cancel(job.Args.SubscriptionID, params)
+	params.SetIdempotencyKey(keyPrefix + id)
+	_, err := s.stripe.Subscriptions.Cancel(id, params)
 	var se *stripe.Error
 	if errors.As(err, &se) && (se.HTTPStatusCode == http.StatusNotFound || se.Code == stripe.ErrorCodeResourceMissing) {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("billing: cancel duplicate subscription %s: %w", job.Args.SubscriptionID, err)
+		return fmt.Errorf("billing: cancel subscription %s: %w", id, err)
 	}
-	w.s.log.Info("billing: duplicate subscription cancelled", "subscription", job.Args.SubscriptionID, "kept", job.Args.Kept)
 	return nil
 }

@@ -128,6 +128,7 @@ func NewService(o Options) *Service {
 	if o.Queue != nil {
 		river.AddWorker(o.Queue.Workers(), &reembedWorker{s: s})
 		river.AddWorker(o.Queue.Workers(), &cleanupWorker{s: s})
+		river.AddWorker(o.Queue.Workers(), &dropWorkspaceWorker{s: s})
 	}
 	return s
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cairn-dev/cairn/internal/account"
 	"github.com/cairn-dev/cairn/internal/api"
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/audit"
@@ -165,6 +166,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.closers = append(s.closers, closeIndex)
+	s.retrieval.Subscribe(s.listener)
 	s.devices = device.NewService(pool, s.keys, workspaces)
 	api.New(api.Deps{
 		Keys: s.keys, Devices: s.devices, Meter: meter, Retrieval: s.retrieval, Plans: cfg.Plans, CORSOrigins: cfg.CORSOrigins,
@@ -174,6 +176,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Devices: s.devices, Meter: meter,
 		Billing: bill, Retrieval: s.retrieval, Team: team.NewService(pool, cfg.Plans, s.outbox, cfg.BaseURL),
 		AuditLog: audit.NewLog(pool),
+		Account:  account.New(account.Deps{Pool: pool, Documents: s.retrieval, Subscriptions: bill, Outbox: s.outbox, BaseURL: cfg.BaseURL}),
 	})
 	s.web.Routes(e)
 

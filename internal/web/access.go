@@ -69,6 +69,10 @@ var routeAccess = map[string]string{
 	"GET /dashboard/billing/success":   workspace.RoleMember,
 	"GET /dashboard/billing/cancel":    workspace.RoleMember,
 	"GET /dashboard/settings":          signedIn,
+	// The person's own account: what it holds in every workspace, as its roles
+	// let them see it (account.Service.Export), and leaving Cairn.
+	"GET /dashboard/settings/export":  signedIn,
+	"POST /dashboard/settings/delete": signedIn,
 	// The embedder decides what every member's searches compare, and a custom
 	// endpoint holds a key: the workspace's admins choose it.
 	"GET /dashboard/settings/embedder":  workspace.RoleAdmin,

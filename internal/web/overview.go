@@ -36,10 +36,3 @@ func (h *Handler) showOverview(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.OverviewPage(h.shell(c, "Overview", "overview"), o))
 }
-
-// placeholder renders a page whose feature is not built yet, saying so.
-func (h *Handler) placeholder(title, active, text string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		return render(c, http.StatusOK, views.Placeholder(h.shell(c, title, active), title, text))
-	}
-}

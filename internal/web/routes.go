@@ -63,7 +63,9 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/audit.csv", h.exportAudit)
 	dash.GET("/settings/embedder", h.showEmbedder)
 	dash.POST("/settings/embedder", h.saveEmbedder)
-	dash.GET("/settings", h.placeholder("Settings", "settings", "Renaming the workspace and changing your email or password are not built yet."))
+	dash.GET("/settings", h.showSettings)
+	dash.GET("/settings/export", h.exportAccount)
+	dash.POST("/settings/delete", h.deleteAccount)
 
 	h.routes = map[string]bool{}
 	for _, r := range e.Routes() {

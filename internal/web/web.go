@@ -9,6 +9,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/cairn-dev/cairn/internal/account"
 	"github.com/cairn-dev/cairn/internal/apikey"
 	"github.com/cairn-dev/cairn/internal/audit"
 	"github.com/cairn-dev/cairn/internal/auth"
@@ -38,6 +39,7 @@ type Deps struct {
 	Retrieval    *retrieval.Service
 	Team         *team.Service
 	AuditLog     *audit.Log
+	Account      *account.Service
 }
 
 // Handler holds the dashboard's handlers.

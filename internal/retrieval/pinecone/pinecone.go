@@ -193,6 +193,19 @@ func (x *Index) Delete(ctx context.Context, workspaceID uuid.UUID, ids []string)
 	return nil
 }
 
+// DropWorkspace deletes the workspace's namespace with every vector in it; a
+// namespace Pinecone does not have is not an error.
+func (x *Index) DropWorkspace(ctx context.Context, workspaceID uuid.UUID) error {
+	ns := x.namespace(workspaceID)
+	return x.do(ctx, "delete namespace", func(ctx context.Context) error {
+		err := ns.DeleteAllVectorsInNamespace(ctx)
+		if status.Code(err) == codes.NotFound {
+			return nil
+		}
+		return err
+	})
+}
+
 // Query returns up to topK (at most MaxTopK) vectors of model in the workspace
 // closest to q that pass f, closest first.
 func (x *Index) Query(ctx context.Context, workspaceID uuid.UUID, model string, q []float32, topK int, f retrieval.Filter) ([]retrieval.Match, error) {
