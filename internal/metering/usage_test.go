@@ -309,3 +309,51 @@ func TestUsageFlusherOutlivesADatabaseOutage(t *testing.T) {
 		t.Fatalf("%d events and %d rolled-up requests written, want %d of each", events, daily, n)
 	}
 }
+
+// BenchmarkUsageEventBytes writes 100,000 events of a realistic mix through the
+// flusher's COPY and reports PostgreSQL's size per event of usage_events (with its
+// BRIN index) and of the usage_daily roll-up: docs/scaling.md's storage model.
+//
+//	go test -run '^$' -bench UsageEventBytes -benchtime 1x ./internal/metering/
+func BenchmarkUsageEventBytes(b *testing.B) {
+	pool, err := pgxpool.New(context.Background(), dbtest.New(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	s := New(Deps{Pool: pool, Log: slog.New(slog.DiscardHandler)})
+	const n = 100_000
+	routes := []struct{ method, route string }{{"POST", "/v1/search"}, {"POST", "/v1/search"}, {"GET", "/v1/me"}, {"POST", "/v1/documents"}, {"POST", "/v1/answer"}}
+	ws := make([]uuid.UUID, 200)
+	for i := range ws {
+		ws[i] = uuid.New()
+	}
+	start := time.Now().Add(-24 * time.Hour)
+	written := 0
+	for range b.N {
+		evs := make([]Event, 0, 4096)
+		for i := range n {
+			r := routes[i%len(routes)]
+			w := ws[(i*7919)%len(ws)]
+			evs = append(evs, Event{At: start.Add(time.Duration(i) * time.Second), WorkspaceID: w, KeyID: w, Method: r.method, Route: r.route,
+				Status: 200, Latency: time.Duration(1000+i%50000) * time.Microsecond, Billable: r.method == "POST", RequestID: fmt.Sprintf("%024x", i)})
+			if len(evs) == cap(evs) || i == n-1 {
+				if err := s.writeEvents(context.Background(), evs); err != nil {
+					b.Fatal(err)
+				}
+				written += len(evs)
+				evs = evs[:0]
+			}
+		}
+	}
+	if _, err := pool.Exec(context.Background(), "VACUUM ANALYZE usage_events, usage_daily"); err != nil {
+		b.Fatal(err)
+	}
+	for _, table := range []string{"usage_events", "usage_daily"} {
+		var size int64
+		if err := pool.QueryRow(context.Background(), "SELECT pg_total_relation_size($1::regclass)", table).Scan(&size); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(size)/float64(written), table+"-B/event")
+	}
+}

@@ -246,3 +246,31 @@ func BenchmarkDot(b *testing.B) {
 	}
 	_ = s
 }
+
+// BenchmarkStorageBytes stores about 3,000 chunks with the local embedder and
+// reports PostgreSQL's size per chunk (tables, TOAST and indexes): documents,
+// chunks with their full-text index, and chunk_vectors. docs/scaling.md's model
+// multiplies it out.
+//
+//	go test -run '^$' -bench StorageBytes -benchtime 1x ./internal/retrieval/
+func BenchmarkStorageBytes(b *testing.B) {
+	svc, c := benchService(b)
+	co := newCorpus(4)
+	chunks := 0
+	for range b.N {
+		n, _ := benchWorkspace(b, svc, c, co, 1000)
+		chunks += n
+	}
+	ctx := context.Background()
+	if _, err := svc.pool.Exec(ctx, "VACUUM ANALYZE documents, chunks, chunk_vectors"); err != nil {
+		b.Fatal(err)
+	}
+	for _, table := range []string{"documents", "chunks", "chunk_vectors"} {
+		var size int64
+		if err := svc.pool.QueryRow(ctx, "SELECT pg_total_relation_size($1::regclass)", table).Scan(&size); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(size)/float64(chunks), table+"-B/chunk")
+	}
+	b.ReportMetric(float64(chunks), "chunks")
+}
