@@ -1,15 +1,18 @@
 package deploy
 
 import (
+	"net/http"
 	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/cairn-dev/cairn/internal/config"
+	"github.com/cairn-dev/cairn/internal/servertest"
 )
 
 // composeFile is the part of the Compose specification compose.yaml uses, decoded
@@ -318,5 +321,44 @@ func TestDockerImage(t *testing.T) {
 				t.Errorf(".dockerignore leaves %s out, which the build needs", needed)
 			}
 		}
+	}
+}
+
+// TestComposeNginxServes runs nginx/compose.conf as nginx would in compose.yaml, with
+// the compose replicas' names pointed at a replica on loopback: it accepts the file,
+// proxies to the replica and never serves /metrics.
+func TestComposeNginxServes(t *testing.T) {
+	bin := nginxBinary(t)
+	conf, err := os.ReadFile("nginx/compose.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := servertest.Start(t, nil)
+	site := regexp.MustCompile(`cairn-\d:8080`).ReplaceAllString(string(conf), strings.TrimPrefix(replica.URL, "http://"))
+	addr := freeAddr(t)
+	if strings.Count(site, "listen 80;") != 1 {
+		t.Fatal("nginx/compose.conf does not listen on port 80 once")
+	}
+	site = strings.Replace(site, "listen 80;", "listen "+addr+";", 1)
+	startNginx(t, bin, t.TempDir(), site, nil)
+	get := func(path string) *http.Response {
+		t.Helper()
+		var resp *http.Response
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if resp, err = http.Get("http://" + addr + path); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := get("/readyz"); resp.StatusCode != http.StatusOK || resp.Header.Get("X-Request-ID") == "" {
+		t.Fatalf("GET /readyz through compose nginx = %d (request id %q), want 200 from the replica", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+	}
+	if resp := get("/metrics"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /metrics through compose nginx = %d, want 404", resp.StatusCode)
 	}
 }
