@@ -242,6 +242,20 @@ func TestKubernetesManifestsSemantics(t *testing.T) {
 		}
 	})
 
+	t.Run("GraceOutlastsDraining", func(t *testing.T) {
+		// The kubelet runs preStop, then sends SIGTERM; the replica serves on for
+		// SHUTDOWN_DRAIN, then finishes in-flight requests for up to 25 s
+		// (internal/server's shutdownTimeout).
+		var preStop time.Duration
+		if app.Lifecycle != nil && app.Lifecycle.PreStop != nil && app.Lifecycle.PreStop.Sleep != nil {
+			preStop = time.Duration(app.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+		}
+		need := preStop + loadEnvConfig(t, env).ShutdownDrain + 25*time.Second
+		if grace := pod.TerminationGracePeriodSeconds; grace == nil || time.Duration(*grace)*time.Second <= need {
+			t.Fatalf("terminationGracePeriodSeconds %v is not over preStop + SHUTDOWN_DRAIN + 25 s = %s", grace, need)
+		}
+	})
+
 	t.Run("Hardened", func(t *testing.T) {
 		for name, spec := range map[string]corev1.PodSpec{"Deployment": pod, "Job": m.job.Spec.Template.Spec} {
 			sc := spec.SecurityContext
