@@ -153,7 +153,7 @@ func runAdmin(ctx context.Context, cfg config.Config, args []string, stdout io.W
 		fmt.Fprintf(stdout, "workspace %s (%s): plan %s → %s (from Stripe)\n", ws.ID, ws.Name, ws.Plan, p)
 		return nil
 	case "reindex":
-		svc, closeIndex, err := server.NewRetrieval(cfg, pool, nil, nil, slog.New(slog.DiscardHandler))
+		svc, closeIndex, err := server.NewRetrieval(cfg, pool, nil, nil, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			return err
 		}

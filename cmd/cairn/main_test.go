@@ -98,7 +98,7 @@ func TestAdminCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rs, closeIndex, err := server.NewRetrieval(cfg, pool, nil, nil, slog.New(slog.DiscardHandler))
+		rs, closeIndex, err := server.NewRetrieval(cfg, pool, nil, nil, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -120,7 +120,7 @@ func (a *API) quota(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		p := principal(c)
-		ch := a.Meter.NewCharge(p.WorkspaceID, a.Plans.Get(p.Plan).Limits.RequestsPerMonth)
+		ch := a.Meter.NewCharge(p.WorkspaceID, p.Plan, a.Plans.Get(p.Plan).Limits.RequestsPerMonth)
 		c.Set(keyCharge, ch)
 		finished := false
 		defer func() {

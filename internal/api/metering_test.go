@@ -233,11 +233,7 @@ func TestRateLimit(t *testing.T) {
 		if got := eightQuickCalls(t, acct.Key, inst); got != 5 {
 			t.Fatalf("%d of 8 calls passed with Redis down, want 5", got)
 		}
-		resp, err := http.Get(inst.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		metrics := servertest.ReadBody(t, resp)
+		metrics := inst.Metrics(t)
 		m := regexp.MustCompile(`(?m)^cairn_ratelimit_redis_fallbacks_total (\d+)`).FindStringSubmatch(metrics)
 		if m == nil || m[1] == "0" {
 			t.Fatalf("cairn_ratelimit_redis_fallbacks_total not counting: %v", m)
@@ -247,7 +243,7 @@ func TestRateLimit(t *testing.T) {
 		}
 		req, _ := http.NewRequest("GET", inst.URL+"/health/detailed", nil)
 		req.Header.Set("Authorization", "Bearer ops-token-123")
-		resp, err = http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,6 +37,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/plan"
+	"github.com/cairn-dev/cairn/internal/telemetry"
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
 
@@ -67,30 +68,45 @@ type Service struct {
 	queue   *jobs.Queue // nil: duplicate subscriptions are not cancelled (admin commands)
 	now     func() time.Time
 	events  *prometheus.CounterVec
+	tel     *telemetry.Telemetry
 }
 
 // New returns a Service. With Stripe unconfigured it still reports billing state
 // but refuses to create sessions and answers webhooks 404.
-func New(pool *pgxpool.Pool, cfg config.Config, log *slog.Logger) *Service {
+func New(pool *pgxpool.Pool, cfg config.Config, log *slog.Logger, opts ...Option) *Service {
 	s := &Service{
 		pool: pool, q: dbq.New(pool), cfg: cfg.Stripe, plans: cfg.Plans,
 		baseURL: cfg.BaseURL, log: log, now: time.Now,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_stripe_events_total",
-			Help: "Stripe webhook events recorded, by type and outcome (applied, stale, unknown_customer, ignored, unlinkable).",
+			Help: "Stripe webhook deliveries, by event type and outcome (applied, stale, unknown_customer, ignored, unlinkable, duplicate, failed; type unknown with invalid_signature).",
 		}, []string{"type", "outcome"}),
 	}
+	for _, o := range opts {
+		o(s)
+	}
 	if cfg.Stripe.Enabled() {
-		s.stripe = newStripeClient(cfg.Stripe, log)
+		s.stripe = newStripeClient(cfg.Stripe, log, s.tel)
 	}
 	return s
 }
 
+// Option changes a Service's defaults.
+type Option func(*Service)
+
+// WithTelemetry records each call to Stripe's API (metrics, a span with the trace
+// context sent along, the last failure for health reports).
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(s *Service) { s.tel = t } }
+
 // newStripeClient builds a client whose API backend is STRIPE_API_BASE when set.
-func newStripeClient(cfg config.Stripe, log *slog.Logger) *client.API {
+func newStripeClient(cfg config.Stripe, log *slog.Logger, tel *telemetry.Telemetry) *client.API {
+	var rt http.RoundTripper = http.DefaultTransport
+	if tel != nil {
+		rt = tel.Transport(telemetry.Stripe, nil)
+	}
 	backend := func(t stripe.SupportedBackend, url string) stripe.Backend {
 		c := &stripe.BackendConfig{
-			HTTPClient:        &http.Client{Timeout: 20 * time.Second},
+			HTTPClient:        &http.Client{Timeout: 20 * time.Second, Transport: rt},
 			LeveledLogger:     stripeLogger{log},
 			MaxNetworkRetries: stripe.Int64(2),
 		}

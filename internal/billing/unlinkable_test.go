@@ -1,7 +1,6 @@
 package billing_test
 
 import (
-	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -48,12 +47,7 @@ func TestUnlinkableCheckoutIsAnsweredAndCounted(t *testing.T) {
 	if n := queryInt(t, inst, "SELECT count(*) FROM stripe_customers WHERE workspace_id = $1", b.WorkspaceID); n != 0 {
 		t.Fatal("workspace b was linked to a customer")
 	}
-	resp, err := http.Get(inst.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := []byte(inst.Metrics(t))
 	m := regexp.MustCompile(`cairn_stripe_events_total\{outcome="unlinkable",type="checkout.session.completed"\} (\d+)`).FindSubmatch(body)
 	if m == nil {
 		t.Fatalf("no unlinkable count in /metrics")

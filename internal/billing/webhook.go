@@ -48,16 +48,19 @@ func (s *Service) HandleWebhook(ctx context.Context, payload []byte, signature s
 		return apperr.New(apperr.NotFound, "Billing is not configured on this server.")
 	}
 	if signature == "" {
+		s.events.WithLabelValues("unknown", "invalid_signature").Inc()
 		return apperr.New(apperr.Invalid, "Missing Stripe-Signature header.")
 	}
 	// stripe-go refuses signatures older than its tolerance but not ones dated in
 	// the future, which a captured delivery replayed later could carry.
 	if at, ok := signedAt(signature); ok && at.Sub(s.now()) > webhook.DefaultTolerance {
+		s.events.WithLabelValues("unknown", "invalid_signature").Inc()
 		return apperr.New(apperr.Invalid, "Invalid Stripe webhook: the signature's timestamp is in the future.")
 	}
 	ev, err := webhook.ConstructEventWithOptions(payload, signature, s.cfg.WebhookSecret,
 		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
 	if err != nil {
+		s.events.WithLabelValues("unknown", "invalid_signature").Inc()
 		return &apperr.Error{Code: apperr.Invalid, Message: "Invalid Stripe webhook: " + signatureProblem(err), Err: err}
 	}
 	_, err = s.ApplyEvent(ctx, ev)
@@ -127,9 +130,13 @@ func (s *Service) ApplyEvent(ctx context.Context, ev stripe.Event) (string, erro
 		return q.StripeEventSetOutcome(ctx, dbq.StripeEventSetOutcomeParams{ID: ev.ID, Outcome: outcome, WorkspaceID: ws})
 	})
 	if err != nil {
+		// Stripe retries the delivery; failures that last need an operator.
+		s.events.WithLabelValues(string(ev.Type), "failed").Inc()
 		return "", fmt.Errorf("billing: event %s (%s): %w", ev.ID, ev.Type, err)
 	}
-	if outcome != "" {
+	if outcome == "" {
+		s.events.WithLabelValues(string(ev.Type), "duplicate").Inc()
+	} else {
 		s.log.Info("billing: stripe event", "event", ev.ID, "type", string(ev.Type), "outcome", outcome)
 		s.events.WithLabelValues(string(ev.Type), outcome).Inc()
 	}

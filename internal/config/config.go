@@ -23,11 +23,14 @@ type Config struct {
 	// and the migration lock; empty means DatabaseURL is direct already.
 	DatabaseDirectURL string
 	ListenAddr        string
-	BaseURL           string
-	AdminToken        string
-	RedisURL          string
-	CORSOrigins       []string
-	SMTPURL           string
+	// MetricsAddr is where /metrics is served, apart from the public listener;
+	// empty when METRICS_ADDR is "off".
+	MetricsAddr string
+	BaseURL     string
+	AdminToken  string
+	RedisURL    string
+	CORSOrigins []string
+	SMTPURL     string
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed (the load
 	// balancers in front of Cairn); empty means the peer address is the client.
 	TrustedProxies []netip.Prefix
@@ -157,6 +160,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 		DatabaseURL:       get("DATABASE_URL", DefaultDatabaseURL),
 		DatabaseDirectURL: get("DATABASE_DIRECT_URL", ""),
 		ListenAddr:        get("LISTEN_ADDR", ":8080"),
+		MetricsAddr:       get("METRICS_ADDR", "127.0.0.1:9090"),
 		BaseURL:           strings.TrimRight(get("BASE_URL", "http://localhost:8080"), "/"),
 		AdminToken:        get("ADMIN_TOKEN", ""),
 		RedisURL:          get("REDIS_URL", ""),
@@ -178,6 +182,9 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 			PriceEnterprise: get("STRIPE_PRICE_ENTERPRISE", ""),
 			APIBase:         get("STRIPE_API_BASE", ""),
 		},
+	}
+	if c.MetricsAddr == "off" {
+		c.MetricsAddr = ""
 	}
 	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
 	c.SchemaWait = duration(get("SCHEMA_WAIT", "5m"), "SCHEMA_WAIT", time.Second, 24*time.Hour, &problems)
@@ -274,6 +281,9 @@ func (c Config) validate() []error {
 	}
 	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p = append(p, fmt.Errorf("BASE_URL: %q is not an http(s) URL", c.BaseURL))
+	}
+	if c.MetricsAddr != "" && !strings.Contains(c.MetricsAddr, ":") {
+		p = append(p, fmt.Errorf("METRICS_ADDR: %q is not host:port (or off)", c.MetricsAddr))
 	}
 	if !strings.Contains(c.ListenAddr, ":") {
 		p = append(p, fmt.Errorf("LISTEN_ADDR: %q is not host:port", c.ListenAddr))

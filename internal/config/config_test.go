@@ -27,6 +27,12 @@ func TestLoadDefaults(t *testing.T) {
 	if c.DatabaseURL != DefaultDatabaseURL || c.ListenAddr != ":8080" || c.BaseURL != "http://localhost:8080" {
 		t.Fatalf("defaults = %+v", c)
 	}
+	if c.MetricsAddr != "127.0.0.1:9090" {
+		t.Fatalf("MetricsAddr = %q, want 127.0.0.1:9090", c.MetricsAddr)
+	}
+	if off, err := load(map[string]string{"METRICS_ADDR": "off"}); err != nil || off.MetricsAddr != "" {
+		t.Fatalf("METRICS_ADDR=off: %q %v, want none", off.MetricsAddr, err)
+	}
 	if c.ShutdownDrain != 5*time.Second {
 		t.Fatalf("ShutdownDrain = %s, want 5s", c.ShutdownDrain)
 	}
@@ -121,6 +127,7 @@ func TestLoadProblems(t *testing.T) {
 		{"ShutdownDrainNegative", map[string]string{"SHUTDOWN_DRAIN": "-1s"}, []string{"SHUTDOWN_DRAIN"}},
 		{"BaseURLNotHTTP", map[string]string{"BASE_URL": "localhost:8080"}, []string{"BASE_URL"}},
 		{"ListenAddrNoPort", map[string]string{"LISTEN_ADDR": "8080"}, []string{"LISTEN_ADDR"}},
+		{"MetricsAddrNoPort", map[string]string{"METRICS_ADDR": "9090"}, []string{"METRICS_ADDR"}},
 		{"RedisURL", map[string]string{"REDIS_URL": "http://redis"}, []string{"REDIS_URL"}},
 		{"SMTPURL", map[string]string{"SMTP_URL": "mail.example.com"}, []string{"SMTP_URL"}},
 		{"OpenAIBaseURL", map[string]string{"OPENAI_BASE_URL": "ftp://x"}, []string{"OPENAI_BASE_URL"}},

@@ -36,8 +36,16 @@ const DefaultMaxConns = 10
 // Open connects to the database named in databaseURL, creating the database first
 // if it does not exist, and returns a pool of the URL's pool_max_conns connections
 // (DefaultMaxConns when unset).
-func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
-	return open(ctx, databaseURL, databaseURL)
+func Open(ctx context.Context, databaseURL string, opts ...Option) (*pgxpool.Pool, error) {
+	return open(ctx, databaseURL, databaseURL, opts)
+}
+
+// Option changes how Open and OpenPooled build the pool.
+type Option func(*pgxpool.Config)
+
+// WithTracer sets the pool's query tracer (spans, failures for health reports).
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
 }
 
 // OpenPooled is Open through a transaction pooler such as PgBouncer: pooledURL
@@ -47,11 +55,11 @@ func Open(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
 // connection: pgx's cache_describe mode (statement descriptions cached in the
 // client, each query sent in one round trip), unless pooledURL names its own
 // default_query_exec_mode.
-func OpenPooled(ctx context.Context, pooledURL, directURL string) (*pgxpool.Pool, error) {
-	return open(ctx, pooledURL, directURL)
+func OpenPooled(ctx context.Context, pooledURL, directURL string, opts ...Option) (*pgxpool.Pool, error) {
+	return open(ctx, pooledURL, directURL, opts)
 }
 
-func open(ctx context.Context, databaseURL, directURL string) (*pgxpool.Pool, error) {
+func open(ctx context.Context, databaseURL, directURL string, opts []Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("db: DATABASE_URL %s: %w", config.RedactURL(databaseURL), err)
@@ -63,6 +71,9 @@ func open(ctx context.Context, databaseURL, directURL string) (*pgxpool.Pool, er
 		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	for _, o := range opts {
+		o(cfg)
+	}
 	if err := EnsureDatabase(ctx, directURL); err != nil {
 		return nil, err
 	}

@@ -61,6 +61,8 @@ type Service struct {
 	eventsWritten   prometheus.Counter
 	bufferWaits     prometheus.Counter
 	flushErrors     prometheus.Counter
+	quotaDecisions  *prometheus.CounterVec
+	rateDecisions   *prometheus.CounterVec
 }
 
 // New returns a Service.
@@ -91,8 +93,16 @@ func New(d Deps) *Service {
 	s.flushErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_usage_flush_errors_total", Help: "Usage batches that failed to write and were kept for a retry.",
 	})
+	s.quotaDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_quota_decisions_total",
+		Help: "Monthly quota decisions on billable requests, by plan and decision (allowed, exceeded, error: the quota store could not be reached).",
+	}, []string{"plan", "decision"})
+	s.rateDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cairn_ratelimit_decisions_total",
+		Help: "Rate-limit decisions on API and dashboard requests, by scope, plan (anonymous: no valid key) and decision (allowed, rejected).",
+	}, []string{"scope", "plan", "decision"})
 	if d.Registerer != nil {
-		d.Registerer.MustRegister(s.quotaRejections, s.eventsWritten, s.bufferWaits, s.flushErrors)
+		d.Registerer.MustRegister(s.quotaRejections, s.eventsWritten, s.bufferWaits, s.flushErrors, s.quotaDecisions, s.rateDecisions)
 		d.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "cairn_usage_buffer_events", Help: "Usage events waiting to be written.",
 		}, func() float64 { return float64(len(s.events)) }))
@@ -114,13 +124,19 @@ func (s *Service) Subscribe(l *db.Listener) {
 
 // AllowKey takes one request from an API key's per-minute budget under plan p.
 func (s *Service) AllowKey(ctx context.Context, keyID uuid.UUID, p plan.ID) Decision {
-	return s.limiter.Allow(ctx, Subject{Scope: ScopeKey, ID: keyID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
+	return s.decided(ScopeKey, string(p), s.limiter.Allow(ctx, Subject{Scope: ScopeKey, ID: keyID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute)))
+}
+
+// decided counts a rate-limit decision under its scope and plan.
+func (s *Service) decided(scope Scope, p string, d Decision) Decision {
+	s.rateDecisions.WithLabelValues(scope.String(), p, map[bool]string{true: "allowed", false: "rejected"}[d.Allowed]).Inc()
+	return d
 }
 
 // AllowIP takes one request from the daily budget of an IP (its /64 for IPv6, see
 // ClientKey) calling /v1 without a valid key. The figure is the plan table's IPPerDay (the same on every plan).
 func (s *Service) AllowIP(ctx context.Context, ip string) Decision {
-	return s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ClientKey(ip)}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay))
+	return s.decided(ScopeIP, "anonymous", s.limiter.Allow(ctx, Subject{Scope: ScopeIP, Name: ClientKey(ip)}, PerDay(s.plans.Get(plan.Free).Limits.IPPerDay)))
 }
 
 // ClientKey is what a per-address limit counts a client address as: an IPv4
@@ -144,7 +160,7 @@ func ClientKey(ip string) string {
 // plan's per-minute rate, as for one key, so a session cookie is no unmetered way
 // around the API's limits.
 func (s *Service) AllowDashboardSearch(ctx context.Context, workspaceID uuid.UUID, p plan.ID) Decision {
-	return s.limiter.Allow(ctx, Subject{Scope: ScopeDashboardSearch, ID: workspaceID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute))
+	return s.decided(ScopeDashboardSearch, string(p), s.limiter.Allow(ctx, Subject{Scope: ScopeDashboardSearch, ID: workspaceID}, PerMinute(s.plans.Get(p).Limits.RatePerMinute)))
 }
 
 // AllowActivate takes one device sign-in code lookup or decision from the person's

@@ -180,6 +180,7 @@ func (s *Service) RequestsUsed(ctx context.Context, ws uuid.UUID, limit int64, n
 type Charge struct {
 	s     *Service
 	ws    uuid.UUID
+	plan  plan.ID
 	limit int64
 
 	taken   bool
@@ -189,9 +190,9 @@ type Charge struct {
 }
 
 // NewCharge returns the charge of one billable request of workspace ws, whose
-// plan allows limit requests a month. Nothing is counted until Take.
-func (s *Service) NewCharge(ws uuid.UUID, limit int64) *Charge {
-	return &Charge{s: s, ws: ws, limit: limit}
+// plan p allows limit requests a month. Nothing is counted until Take.
+func (s *Service) NewCharge(ws uuid.UUID, p plan.ID, limit int64) *Charge {
+	return &Charge{s: s, ws: ws, plan: p, limit: limit}
 }
 
 // Take counts the request against the quota (see Consume for the errors). Only the
@@ -200,6 +201,14 @@ func (c *Charge) Take(ctx context.Context) error {
 	if !c.taken {
 		c.taken = true
 		c.res, c.err = c.s.Consume(ctx, c.ws, c.limit)
+		decision := "allowed"
+		switch {
+		case apperr.Is(c.err, apperr.QuotaExceeded):
+			decision = "exceeded"
+		case c.err != nil:
+			decision = "error"
+		}
+		c.s.quotaDecisions.WithLabelValues(string(c.plan), decision).Inc()
 	}
 	return c.err
 }

@@ -290,7 +290,7 @@ func TestCharge(t *testing.T) {
 
 	t.Run("NothingIsCountedUntilTaken", func(t *testing.T) {
 		ws := newWorkspace(t, pool)
-		if err := r.NewCharge(ws, 10).Settle(ctx, false); err != nil {
+		if err := r.NewCharge(ws, plan.Free, 10).Settle(ctx, false); err != nil {
 			t.Fatal(err)
 		}
 		if n := used(t, ws); n != 0 {
@@ -299,7 +299,7 @@ func TestCharge(t *testing.T) {
 	})
 	t.Run("TakenOnceHoweverOftenAsked", func(t *testing.T) {
 		ws := newWorkspace(t, pool)
-		ch := r.NewCharge(ws, 10)
+		ch := r.NewCharge(ws, plan.Free, 10)
 		for range 3 {
 			if err := ch.Take(ctx); err != nil {
 				t.Fatal(err)
@@ -314,10 +314,10 @@ func TestCharge(t *testing.T) {
 	})
 	t.Run("AFailedRequestIsRefundedExactlyOnce", func(t *testing.T) {
 		ws := newWorkspace(t, pool)
-		if err := r.NewCharge(ws, 10).Take(ctx); err != nil { // another request, kept
+		if err := r.NewCharge(ws, plan.Free, 10).Take(ctx); err != nil { // another request, kept
 			t.Fatal(err)
 		}
-		ch := r.NewCharge(ws, 10)
+		ch := r.NewCharge(ws, plan.Free, 10)
 		if err := ch.Take(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -332,10 +332,10 @@ func TestCharge(t *testing.T) {
 	})
 	t.Run("ARefusedTakeRefundsNothing", func(t *testing.T) {
 		ws := newWorkspace(t, pool)
-		if err := r.NewCharge(ws, 1).Take(ctx); err != nil {
+		if err := r.NewCharge(ws, plan.Free, 1).Take(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ch := r.NewCharge(ws, 1)
+		ch := r.NewCharge(ws, plan.Free, 1)
 		if err := ch.Take(ctx); !apperr.Is(err, apperr.QuotaExceeded) {
 			t.Fatalf("second take = %v, want quota_exceeded", err)
 		}

@@ -16,7 +16,7 @@ import (
 // DATABASE_DIRECT_URL set, DATABASE_URL is taken to lead through a transaction pooler (PgBouncer): the
 // database is created and migrated through the direct URL, whose session can hold
 // the migration lock.
-func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pgxpool.Pool, error) {
+func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...db.Option) (*pgxpool.Pool, error) {
 	if !cfg.Migrate {
 		if err := db.WaitForSchema(ctx, cfg.DirectDatabaseURL(), cfg.SchemaWait, log); err != nil {
 			return nil, err
@@ -27,9 +27,9 @@ func OpenDatabase(ctx context.Context, cfg config.Config, log *slog.Logger) (*pg
 		err  error
 	)
 	if cfg.DatabaseDirectURL == "" {
-		pool, err = db.Open(ctx, cfg.DatabaseURL)
+		pool, err = db.Open(ctx, cfg.DatabaseURL, opts...)
 	} else {
-		pool, err = db.OpenPooled(ctx, cfg.DatabaseURL, cfg.DatabaseDirectURL)
+		pool, err = db.OpenPooled(ctx, cfg.DatabaseURL, cfg.DatabaseDirectURL, opts...)
 	}
 	if err != nil {
 		return nil, err

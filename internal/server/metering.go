@@ -33,6 +33,7 @@ func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
 		opts.MaxRetries = 1
 		rdb = redis.NewClient(opts)
 		s.redis = rdb
+		rdb.AddHook(s.tel.RedisHook())
 		s.closers = append(s.closers, func() { _ = rdb.Close() })
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

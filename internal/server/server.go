@@ -23,7 +23,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cairn-dev/cairn/internal/account"
@@ -42,6 +41,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retrieval/querycache"
 	"github.com/cairn-dev/cairn/internal/team"
+	"github.com/cairn-dev/cairn/internal/telemetry"
 	"github.com/cairn-dev/cairn/internal/web"
 	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/static"
@@ -60,6 +60,9 @@ type Server struct {
 	meter     *metering.Service
 	redis     *redis.Client // nil without REDIS_URL; shared by rate limits and the query cache
 	registry  *prometheus.Registry
+	tel       *telemetry.Telemetry
+	http      *telemetry.HTTP
+	cpu       *telemetry.CPU
 	queue     *jobs.Queue
 	outbox    *mail.Outbox
 	// web renders the dashboard's errors inside its frame (errors.go).
@@ -77,18 +80,25 @@ type Server struct {
 	// every response closes its connection, so load balancers move away before the
 	// listener closes.
 	draining atomic.Bool
+	// metricsAddr is the metrics listener's address once it is open.
+	metricsAddr atomic.Value
 }
 
 // New opens the database (creating and migrating it), builds every service and the
 // HTTP handler. It does not start background workers; Start does.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
-	pool, err := OpenDatabase(ctx, cfg, log)
+	s := &Server{cfg: cfg, log: log, started: time.Now(), cpu: telemetry.NewCPU()}
+	s.registry = prometheus.NewRegistry()
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.tel = telemetry.New(s.registry, nil)
+	s.http = s.tel.NewHTTP()
+	pool, err := OpenDatabase(ctx, cfg, log, db.WithTracer(s.tel.PgxTracer()))
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool, listener: newListener(cfg, pool, log), started: time.Now()}
-	s.registry = prometheus.NewRegistry()
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.pool, s.listener = pool, newListener(cfg, pool, log)
+	s.tel.RegisterPool(pool)
+	s.workers = append(s.workers, func(ctx context.Context) { s.cpu.Run(ctx, 5*time.Second) })
 
 	// The job queue is built first so that services can register workers and
 	// composers; Init runs once all are registered, at the end of New.
@@ -97,6 +107,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if err != nil {
 		pool.Close()
 		return nil, err
+	}
+	if cfg.SMTPURL != "" {
+		mailer = observedMailer{Mailer: mailer, tel: s.tel}
 	}
 	s.outbox = mail.NewOutbox(pool, s.queue, mailer)
 
@@ -108,7 +121,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	)
 	users := auth.NewService(pool, auth.WithMail(s.outbox, cfg.BaseURL))
 	workspaces := workspace.NewService(pool, cfg.Plans)
-	bill := billing.New(pool, cfg, log)
+	bill := billing.New(pool, cfg, log, billing.WithTelemetry(s.tel))
 	s.registry.MustRegister(bill.Collector())
 	bill.UseQueue(s.queue)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
@@ -143,7 +156,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.errorHandler
 	e.IPExtractor = clientIP(cfg.TrustedProxies)
-	e.Use(s.closeWhileDraining, requestID(log), accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
+	e.Use(s.closeWhileDraining, requestID(log), s.observe, accessLog(log), middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic", "err", err, "stack", string(stack))
 			return err
@@ -153,7 +166,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/readyz", s.ready)
 	e.GET("/health/detailed", s.detailed)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	var closeIndex func()
@@ -161,7 +173,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	if s.redis != nil {
 		queries = querycache.New(s.redis, cfg.QueryCacheTTL, log, s.registry)
 	}
-	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, queries, log); err != nil {
+	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, queries, log, s.tel); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -267,11 +279,22 @@ const shutdownTimeout = 25 * time.Second
 //  3. it stops accepting, waits up to 25 s for in-flight requests, then flushes
 //     what the workers hold (usage events, last-used times) and closes the pool.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if err := s.Start(ctx); err != nil {
+	mln, err := s.listenMetrics()
+	if err != nil {
 		return err
+	}
+	if err := s.Start(ctx); err != nil {
+		if mln != nil {
+			mln.Close()
+		}
+		return err
+	}
+	if mln != nil {
+		defer s.serveMetrics(mln)()
 	}
 	srv := &http.Server{
 		Handler:           s.echo,
+		ConnState:         s.http.ConnState,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -294,7 +317,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("shutting down: no new connections; finishing in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	err := srv.Shutdown(sctx)
+	err = srv.Shutdown(sctx)
 	s.Close()
 	s.log.Info("shut down")
 	return err

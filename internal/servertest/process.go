@@ -55,6 +55,8 @@ func StartProcess(tb testing.TB, bin, databaseURL string, env map[string]string)
 	vars := map[string]string{
 		"DATABASE_URL": databaseURL, "LISTEN_ADDR": addr, "BASE_URL": p.URL,
 		"PATH": os.Getenv("PATH"), "HOME": os.Getenv("HOME"),
+		// Replicas share the machine; 127.0.0.1:9090 would do for only one.
+		"METRICS_ADDR": "127.0.0.1:0",
 	}
 	for k, v := range env {
 		vars[k] = v

@@ -34,7 +34,9 @@ import (
 
 // Instance is one running replica.
 type Instance struct {
-	URL         string
+	URL string
+	// MetricsURL is the replica's metrics listener (http://host:port), "" when off.
+	MetricsURL  string
 	DatabaseURL string
 	Config      config.Config
 	Server      *server.Server
@@ -124,6 +126,8 @@ func launch(tb testing.TB, databaseURL string, env map[string]string) (*Instance
 		"DATABASE_URL": databaseURL, "BASE_URL": base, "LISTEN_ADDR": ln.Addr().String(),
 		// Tests stop replicas at once unless they test draining.
 		"SHUTDOWN_DRAIN": "0",
+		// Many replicas share the machine: each its own metrics port (MetricsURL).
+		"METRICS_ADDR": "127.0.0.1:0",
 	}
 	var environ []string
 	for k, v := range env {
@@ -173,6 +177,9 @@ func launch(tb testing.TB, databaseURL string, env map[string]string) (*Instance
 	}
 	var stopped atomic.Bool
 	inst := &Instance{URL: base, DatabaseURL: databaseURL, Config: cfg, Server: srv, logs: logs}
+	if a := srv.MetricsAddr(); a != "" {
+		inst.MetricsURL = "http://" + a
+	}
 	inst.stop = func() {
 		if stopped.Swap(true) {
 			return
@@ -437,4 +444,21 @@ func Eventually(tb testing.TB, cond func() bool, msg string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Metrics returns what the replica's metrics listener serves at /metrics.
+func (i *Instance) Metrics(tb testing.TB) string {
+	tb.Helper()
+	if i.MetricsURL == "" {
+		tb.Fatalf("servertest: the replica has no metrics listener (METRICS_ADDR=off)")
+	}
+	resp, err := http.Get(i.MetricsURL + "/metrics")
+	if err != nil {
+		tb.Fatalf("servertest: GET /metrics: %v", err)
+	}
+	body := ReadBody(tb, resp)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("servertest: GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	return body
 }

@@ -29,7 +29,7 @@ func (h *Handler) billed(c echo.Context, what string, call func(ctx context.Cont
 		return d.Refuse(fmt.Sprintf("Too many %s this minute for the %s plan. Wait %s and try again.", what, p.Name, waitText(d.Wait())))
 	}
 	start := time.Now()
-	charge := h.Meter.NewCharge(ws.ID, p.Limits.RequestsPerMonth)
+	charge := h.Meter.NewCharge(ws.ID, ws.Plan, p.Limits.RequestsPerMonth)
 	err := call(ctx, retrieval.Caller{WorkspaceID: ws.ID, Plan: ws.Plan, Quota: charge})
 	if serr := charge.Settle(ctx, err == nil); serr != nil {
 		h.Log.Error("quota refund failed; one request stays counted", "request_id", reqctx.RequestID(c), "err", serr)

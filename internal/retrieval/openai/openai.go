@@ -24,6 +24,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retry"
+	"github.com/cairn-dev/cairn/internal/telemetry"
 )
 
 // KeyHeader is the request header through which a caller brings their own OpenAI key.
@@ -58,6 +59,7 @@ type Client struct {
 	// private ones are allowed (CUSTOM_EMBEDDER_ALLOW_PRIVATE).
 	endpointHTTP *http.Client
 	allowPrivate bool
+	tel          *telemetry.Telemetry
 }
 
 // Option changes a Client's defaults.
@@ -83,6 +85,10 @@ func WithBatchLimits(inputs, bytes int) Option {
 // WithPrivateEndpoints lets workspaces' own endpoints be on loopback and private
 // networks (a self-hosted model next to Cairn; tests).
 func WithPrivateEndpoints(allow bool) Option { return func(c *Client) { c.allowPrivate = allow } }
+
+// WithTelemetry records each call to the server's OpenAI (metrics, spans, the last
+// failure for health reports); calls to workspaces' own endpoints are spans only.
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(c *Client) { c.tel = t } }
 
 // WithLogger logs retries to l (at warn level); nothing is logged otherwise.
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
@@ -190,7 +196,25 @@ func (c *Client) conn(apiKey string) conn {
 
 // do runs one OpenAI call with retries, each attempt limited to timeout (none when 0),
 // and maps its final failure to a Cairn error.
-func (c conn) do(ctx context.Context, op string, timeout time.Duration, call func(ctx context.Context) error) error {
+func (c conn) do(ctx context.Context, op string, timeout time.Duration, call func(ctx context.Context) error) (err error) {
+	dep := telemetry.OpenAI
+	if c.endpoint {
+		// A workspace's own endpoint: its failures are not the server's OpenAI's.
+		dep = "embedding_endpoint"
+	}
+	ctx, end := c.tel.Call(ctx, dep, op)
+	defer func() {
+		if err != nil && c.callerKey && apperr.Is(err, apperr.Invalid) {
+			end(nil) // the caller's own key was refused: OpenAI answered, and is up
+			return
+		}
+		if err != nil {
+			err := errors.New(c.redact(err.Error()))
+			end(err)
+			return
+		}
+		end(nil)
+	}()
 	var last response
 	policy := c.policy
 	policy.Timeout = timeout
@@ -199,7 +223,7 @@ func (c conn) do(ctx context.Context, op string, timeout time.Duration, call fun
 			c.log.Warn("openai: retrying", "op", op, "attempt", attempt, "wait", wait.String(), "err", c.redact(err.Error()))
 		}
 	}
-	err := policy.Do(ctx, func(ctx context.Context) error {
+	err = policy.Do(ctx, func(ctx context.Context) error {
 		var r response
 		err := call(context.WithValue(ctx, responseKey{}, &r))
 		last = r
@@ -305,6 +329,8 @@ type responseKey struct{}
 type recorder struct{ base *http.Client }
 
 func (r recorder) Do(req *http.Request) (*http.Response, error) {
+	// The trace goes on at OpenAI (or the OpenAI-compatible server) when it reads it.
+	telemetry.Inject(req.Context(), req.Header)
 	resp, err := r.base.Do(req)
 	if rec, ok := req.Context().Value(responseKey{}).(*response); ok && resp != nil {
 		rec.retryAfter = retryAfter(resp.Header, time.Now())

@@ -22,6 +22,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retry"
+	"github.com/cairn-dev/cairn/internal/telemetry"
 )
 
 // Metadata keys Cairn writes next to the document's own metadata. The document's keys
@@ -49,6 +50,7 @@ const (
 type Index struct {
 	conn   *pc.IndexConnection
 	policy retry.Policy
+	tel    *telemetry.Telemetry
 	// dim is the index's dimension once known (0 before).
 	dim atomic.Int64
 }
@@ -62,6 +64,10 @@ var defaultPolicy = retry.Policy{Attempts: 3, Base: 200 * time.Millisecond, Max:
 
 // WithRetry replaces the retry policy (defaultPolicy).
 func WithRetry(p retry.Policy) Option { return func(x *Index) { x.policy = p } }
+
+// WithTelemetry records each call (metrics, a span, the last failure for health
+// reports).
+func WithTelemetry(t *telemetry.Telemetry) Option { return func(x *Index) { x.tel = t } }
 
 // New returns the index at cfg.IndexHost. It does not connect: the first call does.
 // A host given as http://host:port is reached without TLS (Pinecone Local, tests).
@@ -329,6 +335,7 @@ func clause(key string, vs []any) map[string]any {
 // do runs one call with retries and maps its final failure to a 503: to the API, a
 // vector index that refuses or fails is a dependency that is down.
 func (x *Index) do(ctx context.Context, op string, call func(ctx context.Context) error) error {
+	ctx, end := x.tel.Call(ctx, telemetry.Pinecone, op)
 	err := x.policy.Do(ctx, call, func(err error) (bool, time.Duration) {
 		switch status.Code(err) {
 		case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded, codes.Internal:
@@ -336,6 +343,7 @@ func (x *Index) do(ctx context.Context, op string, call func(ctx context.Context
 		}
 		return false, 0
 	})
+	end(err)
 	if err == nil {
 		return nil
 	}
