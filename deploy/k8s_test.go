@@ -186,8 +186,6 @@ var releaseImage = regexp.MustCompile(`^[a-z0-9.\-/]+:(\d+\.\d+\.\d+)$`)
 // read, with their reader.
 var readElsewhere = map[string]string{
 	"GOMEMLIMIT": "the Go runtime",
-	// TODO(i14-observe): the metrics listener's address; remove once internal/config reads it.
-	"METRICS_ADDR": "the metrics listener (issue 14, observability)",
 }
 
 func containerEnv(c corev1.Container) map[string]string {
