@@ -24,11 +24,13 @@ import (
 
 // Deps are what the Service needs.
 type Deps struct {
-	Pool    *pgxpool.Pool
-	Plans   plan.Table
-	Log     *slog.Logger
-	Redis   *redis.Client // nil: rate limits in process
-	Mailer  mail.Mailer
+	Pool  *pgxpool.Pool
+	Plans plan.Table
+	Log   *slog.Logger
+	Redis *redis.Client // nil: rate limits in process
+	// Outbox sends the quota emails, queued with the request that crosses a
+	// threshold; nil sends none (tests of other parts).
+	Outbox  *mail.Outbox
 	BaseURL string
 	// Registerer receives the metering metrics; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -40,13 +42,13 @@ type Deps struct {
 }
 
 // Service meters the API. Create it with New and register its workers (RunFlusher,
-// RunNotices, RunJanitor) and its NOTIFY subscriptions (Subscribe).
+// RunJanitor) and its NOTIFY subscriptions (Subscribe).
 type Service struct {
 	pool    *pgxpool.Pool
 	q       *dbq.Queries
 	plans   plan.Table
 	log     *slog.Logger
-	mailer  mail.Mailer
+	outbox  *mail.Outbox
 	baseURL string
 	now     func() time.Time
 
@@ -68,18 +70,18 @@ type Service struct {
 // New returns a Service.
 func New(d Deps) *Service {
 	s := &Service{
-		pool: d.Pool, q: dbq.New(d.Pool), plans: d.Plans, log: d.Log, mailer: d.Mailer,
+		pool: d.Pool, q: dbq.New(d.Pool), plans: d.Plans, log: d.Log, outbox: d.Outbox,
 		baseURL: d.BaseURL, now: d.Now, documents: d.Documents,
 		limiter: NewLimiter(d.Redis, d.Log, d.Registerer),
 		quota:   quotas{exhausted: map[uuid.UUID]exhaustion{}},
-		notices: notices{queue: make(chan notice, 256), seen: map[noticeKey]bool{}},
+		notices: notices{seen: map[noticeKey]bool{}},
 		events:  make(chan Event, usageBuffer),
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.mailer == nil {
-		s.mailer = &mail.LogMailer{Log: d.Log}
+	if s.outbox != nil {
+		s.outbox.Register(tmplQuotaNotice, s.composeNotice)
 	}
 	s.quotaRejections = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_quota_rejections_total", Help: "Billable requests refused because the monthly quota was used up.",

@@ -2,11 +2,14 @@ package metering
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/mail"
@@ -23,13 +26,9 @@ func ThresholdUnits(limit int64, pct int) int64 {
 	return (limit*int64(pct) + 99) / 100
 }
 
-// notice is one quota email to send.
-type notice struct {
-	workspaceID uuid.UUID
-	period      time.Time
-	threshold   int
-	used, limit int64
-}
+// tmplQuotaNotice is the quota email. Its job names the workspace, period,
+// threshold and counts; recipients and names are read when it is sent.
+const tmplQuotaNotice = "metering.quota_notice"
 
 type noticeKey struct {
 	workspaceID uuid.UUID
@@ -37,108 +36,113 @@ type noticeKey struct {
 	threshold   int
 }
 
-// notices queues quota emails off the request path. seen stops a replica from
-// queueing the same notice on every request past the threshold; the database row
-// (quota_notices) stops replicas from sending it twice.
+// notices remembers which notices this replica knows to be claimed already, so a
+// request past a threshold does not ask the database again; the quota_notices row
+// is what makes each notice happen once per period across replicas.
 type notices struct {
-	queue chan notice
-	mu    sync.Mutex
-	seen  map[noticeKey]bool
+	mu   sync.Mutex
+	seen map[noticeKey]bool
 }
 
-// noteThresholds queues the notices that used (of limit) reaches.
-func (s *Service) noteThresholds(ws uuid.UUID, period time.Time, used, limit int64) {
-	for _, pct := range Thresholds {
-		if used < ThresholdUnits(limit, pct) {
-			continue
-		}
-		k := noticeKey{ws, period, pct}
-		s.notices.mu.Lock()
-		dup := s.notices.seen[k]
-		s.notices.seen[k] = true
-		s.notices.mu.Unlock()
-		if dup {
-			continue
-		}
-		select {
-		case s.notices.queue <- notice{workspaceID: ws, period: period, threshold: pct, used: used, limit: limit}:
-		default:
-			// The queue is full of emails; a later request past the threshold retries.
-			s.unsee(k)
-		}
-	}
-}
-
-func (s *Service) unsee(k noticeKey) {
-	s.notices.mu.Lock()
-	delete(s.notices.seen, k)
-	s.notices.mu.Unlock()
-}
-
-// RunNotices sends queued quota emails until ctx ends.
-func (s *Service) RunNotices(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case n := <-s.notices.queue:
-			if err := s.sendNotice(ctx, n); err != nil {
-				s.log.Warn("metering: quota email not sent; will retry on the next request past the threshold",
-					"workspace_id", n.workspaceID, "threshold", n.threshold, "err", err)
-				s.unsee(noticeKey{n.workspaceID, n.period, n.threshold})
-			}
-		}
-	}
-}
-
-// sendNotice claims the notice in the database (so exactly one replica sends it)
-// and emails the workspace's owners and admins; when sending fails the claim is
-// released so that it can be retried.
-func (s *Service) sendNotice(ctx context.Context, n notice) error {
-	claimed, err := s.q.QuotaNoticeClaim(ctx, dbq.QuotaNoticeClaimParams{WorkspaceID: n.workspaceID, Period: n.period, Threshold: int16(n.threshold)})
-	if err != nil {
-		return fmt.Errorf("claim: %w", err)
-	}
-	if claimed == 0 {
-		return nil // another replica, or an earlier request, sent it
-	}
-	err = s.mailNotice(ctx, n)
-	if err != nil {
-		if rerr := s.q.QuotaNoticeRelease(context.WithoutCancel(ctx), dbq.QuotaNoticeReleaseParams{WorkspaceID: n.workspaceID, Period: n.period, Threshold: int16(n.threshold)}); rerr != nil {
-			s.log.Error("metering: releasing a quota notice failed; its email will not be retried this period", "workspace_id", n.workspaceID, "err", rerr)
-		}
-	}
-	return err
-}
-
-func (s *Service) mailNotice(ctx context.Context, n notice) error {
-	ws, err := s.q.WorkspaceGet(ctx, n.workspaceID)
-	if err != nil {
-		return fmt.Errorf("workspace: %w", err)
-	}
-	to, err := s.q.QuotaNoticeRecipients(ctx, n.workspaceID)
-	if err != nil {
-		return fmt.Errorf("recipients: %w", err)
-	}
-	if len(to) == 0 {
+// dueNotices returns the thresholds used (of limit) reaches that this replica has
+// not seen claimed.
+func (s *Service) dueNotices(ws uuid.UUID, period time.Time, used, limit int64) []int {
+	if s.outbox == nil {
 		return nil
 	}
-	_, end := Period(n.period)
-	p := s.plans.Get(plan.ID(ws.Plan))
+	var due []int
+	s.notices.mu.Lock()
+	defer s.notices.mu.Unlock()
+	for _, pct := range Thresholds {
+		if used >= ThresholdUnits(limit, pct) && !s.notices.seen[noticeKey{ws, period, pct}] {
+			due = append(due, pct)
+		}
+	}
+	return due
+}
+
+// queueNoticesTx claims each due notice in tx, the transaction that counted the
+// request crossing it, and queues its email there: the email exists exactly when
+// the count that caused it commits, and a claim another request made already
+// (on any replica) queues nothing.
+func (s *Service) queueNoticesTx(ctx context.Context, tx pgx.Tx, q *dbq.Queries, ws uuid.UUID, period time.Time, used, limit int64, due []int) error {
+	for _, pct := range due {
+		claimed, err := q.QuotaNoticeClaim(ctx, dbq.QuotaNoticeClaimParams{WorkspaceID: ws, Period: period, Threshold: int16(pct)})
+		if err != nil {
+			return fmt.Errorf("claim notice: %w", err)
+		}
+		if claimed == 0 {
+			continue
+		}
+		if err := s.outbox.EnqueueTx(ctx, tx, mail.SendArgs{Template: tmplQuotaNotice, Data: map[string]string{
+			"workspace_id": ws.String(), "period": period.Format(time.DateOnly), "threshold": strconv.Itoa(pct),
+			"used": strconv.FormatInt(used, 10), "limit": strconv.FormatInt(limit, 10),
+		}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markSeen records, after the transaction committed, that the due notices are
+// claimed.
+func (s *Service) markSeen(ws uuid.UUID, period time.Time, due []int) {
+	if len(due) == 0 {
+		return
+	}
+	s.notices.mu.Lock()
+	defer s.notices.mu.Unlock()
+	for _, pct := range due {
+		s.notices.seen[noticeKey{ws, period, pct}] = true
+	}
+}
+
+// composeNotice writes the quota email to the workspace's owners and admins as
+// they are when it is sent; a workspace deleted meanwhile, or without anyone to
+// tell, gets none.
+func (s *Service) composeNotice(ctx context.Context, tx pgx.Tx, args mail.SendArgs) (mail.Message, error) {
+	ws, err := uuid.Parse(args.Data["workspace_id"])
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("bad workspace_id: %w", mail.ErrSkip)
+	}
+	period, perr := time.Parse(time.DateOnly, args.Data["period"])
+	threshold, terr := strconv.Atoi(args.Data["threshold"])
+	used, uerr := strconv.ParseInt(args.Data["used"], 10, 64)
+	limit, lerr := strconv.ParseInt(args.Data["limit"], 10, 64)
+	if err := errors.Join(perr, terr, uerr, lerr); err != nil {
+		return mail.Message{}, fmt.Errorf("bad notice %v: %w", args.Data, mail.ErrSkip)
+	}
+	q := s.q.WithTx(tx)
+	w, err := q.WorkspaceGet(ctx, ws)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return mail.Message{}, mail.ErrSkip
+	}
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("workspace: %w", err)
+	}
+	to, err := q.QuotaNoticeRecipients(ctx, ws)
+	if err != nil {
+		return mail.Message{}, fmt.Errorf("recipients: %w", err)
+	}
+	if len(to) == 0 {
+		return mail.Message{}, mail.ErrSkip
+	}
+	_, end := Period(period)
+	p := s.plans.Get(plan.ID(w.Plan))
 	var subject, lead string
-	if n.threshold >= 100 {
-		subject = fmt.Sprintf("%s has used all of its Cairn API requests for this month", ws.Name)
+	if threshold >= 100 {
+		subject = fmt.Sprintf("%s has used all of its Cairn API requests for this month", w.Name)
 		lead = fmt.Sprintf("%s has used all %s billable API requests of the %s plan for this month. Further billable requests are refused with quota_exceeded until the quota resets.",
-			ws.Name, plan.Format(n.limit), p.Name)
+			w.Name, plan.Format(limit), p.Name)
 	} else {
-		subject = fmt.Sprintf("%s has used %d%% of its Cairn API requests for this month", ws.Name, n.threshold)
+		subject = fmt.Sprintf("%s has used %d%% of its Cairn API requests for this month", w.Name, threshold)
 		lead = fmt.Sprintf("%s has used %s of its %s billable API requests (%d%%) on the %s plan this month.",
-			ws.Name, plan.Format(n.used), plan.Format(n.limit), n.threshold, p.Name)
+			w.Name, plan.Format(used), plan.Format(limit), threshold, p.Name)
 	}
 	text := lead + "\n\n" +
 		fmt.Sprintf("The quota resets on %s.\n", end.Format("2 January 2006 (UTC)")) +
 		fmt.Sprintf("See usage per day, key and endpoint: %s/dashboard/usage\n", s.baseURL) +
 		fmt.Sprintf("Change the plan: %s/dashboard/billing\n", s.baseURL) +
 		"\nYou receive this because you own or administer the workspace.\n"
-	return s.mailer.Send(ctx, mail.Message{To: to, Subject: subject, Text: text})
+	return mail.Message{To: to, Subject: subject, Text: text}, nil
 }

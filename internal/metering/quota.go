@@ -75,20 +75,38 @@ func (s *Service) Consume(ctx context.Context, ws uuid.UUID, limit int64) (Reser
 		return Reservation{}, s.exceeded(limit, now, end)
 	}
 	gen := s.quota.gen.Load()
-	used, err := s.q.QuotaConsume(ctx, dbq.QuotaConsumeParams{WorkspaceID: ws, Period: start, Lim: limit})
-	if errors.Is(err, pgx.ErrNoRows) {
-		s.remember(ws, gen, exhaustion{periodEnd: end, limit: limit})
-		s.noteThresholds(ws, start, limit, limit)
-		return Reservation{}, s.exceeded(limit, now, end)
-	}
+	// One transaction counts the request and, when it crosses a threshold, queues
+	// the notice: the email exists exactly when the count does.
+	var used int64
+	var exhausted bool
+	var due []int
+	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		n, err := q.QuotaConsume(ctx, dbq.QuotaConsumeParams{WorkspaceID: ws, Period: start, Lim: limit})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// Used up (perhaps under a higher limit before a downgrade): the notices
+			// of a full quota are due if nobody claimed them.
+			exhausted, n = true, limit
+		case err != nil:
+			return err
+		}
+		used = n
+		due = s.dueNotices(ws, start, used, limit)
+		return s.queueNoticesTx(ctx, tx, q, ws, start, used, limit, due)
+	})
 	if err != nil {
 		return Reservation{}, apperr.Unavailablef(fmt.Errorf("metering: consume quota: %w", err), 5, "The service is temporarily unavailable; retry shortly.")
+	}
+	s.markSeen(ws, start, due)
+	if exhausted {
+		s.remember(ws, gen, exhaustion{periodEnd: end, limit: limit})
+		return Reservation{}, s.exceeded(limit, now, end)
 	}
 	if used >= limit {
 		// This request took the last unit: the next ones need not ask the database.
 		s.remember(ws, gen, exhaustion{periodEnd: end, limit: limit})
 	}
-	s.noteThresholds(ws, start, used, limit)
 	return Reservation{workspaceID: ws, period: start, limit: limit}, nil
 }
 

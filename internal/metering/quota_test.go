@@ -2,6 +2,7 @@ package metering
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
+	"github.com/cairn-dev/cairn/internal/mail"
+	"github.com/cairn-dev/cairn/internal/mailtest"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/workspace"
 )
@@ -185,30 +188,29 @@ func TestConsume(t *testing.T) {
 	})
 }
 
+// TestQuotaNotices: two replicas count requests past 80 % and 100 % of a quota at
+// once; each notice is queued as an email job exactly once per period, in the
+// transaction of the request that crossed it, and sent to the owner.
 func TestQuotaNotices(t *testing.T) {
 	pool := newPool(t)
 	ws := newWorkspace(t, pool)
+	outbox, rec := mailtest.Outbox(t, pool)
 	clk := &clock{t: time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)}
-	a, b := newReplica(t, pool, clk.now, nil), newReplica(t, pool, clk.now, nil)
+	a, b := newReplicaWith(t, pool, clk.now, nil, outbox), newReplicaWith(t, pool, clk.now, nil, outbox)
 	ctx := context.Background()
-	// sendQueued plays RunNotices for each replica until their queues are empty.
-	sendQueued := func() {
-		for _, r := range []replica{a, b} {
-			for len(r.notices.queue) > 0 {
-				if err := r.sendNotice(ctx, <-r.notices.queue); err != nil {
-					t.Fatal(err)
-				}
-			}
+	queued := func() int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send'
+			AND args->>'template' = 'metering.quota_notice' AND args->'data'->>'workspace_id' = $1`, ws.String()).Scan(&n); err != nil {
+			t.Fatal(err)
 		}
+		return n
 	}
-	subjects := func() []string {
-		var s []string
-		for _, r := range []replica{a, b} {
-			for _, m := range r.mailer.messages() {
-				s = append(s, m.Subject)
-			}
-		}
-		return s
+	sent := func(want int) []mail.Message {
+		t.Helper()
+		eventually(t, fmt.Sprintf("%d quota emails", want), func() bool { return len(rec.Messages()) >= want })
+		return rec.Messages()
 	}
 	const limit = 10
 	var wg sync.WaitGroup
@@ -220,29 +222,24 @@ func TestQuotaNotices(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	sendQueued()
-	got := subjects()
-	if len(got) != 2 {
-		t.Fatalf("sent %d emails %q, want one at 80 %% and one at 100 %%", len(got), got)
+	if n := queued(); n != 2 {
+		t.Fatalf("%d quota emails queued, want one at 80 %% and one at 100 %%", n)
 	}
 	var saw80, saw100 bool
-	for _, s := range got {
-		saw80 = saw80 || strings.Contains(s, "used 80%")
-		saw100 = saw100 || strings.Contains(s, "used all")
+	for _, m := range sent(2) {
+		saw80 = saw80 || strings.Contains(m.Subject, "used 80%")
+		saw100 = saw100 || strings.Contains(m.Subject, "used all")
+		if len(m.To) != 1 || !strings.HasPrefix(m.To[0], "owner-") || !strings.Contains(m.Text, "/dashboard/usage") {
+			t.Errorf("email %+v: want the owner as the one recipient and a link to the usage page", m)
+		}
 	}
 	if !saw80 || !saw100 {
-		t.Fatalf("subjects %q, want an 80 %% and a 100 %% notice", got)
-	}
-	for _, r := range []replica{a, b} {
-		for _, m := range r.mailer.messages() {
-			if len(m.To) != 1 || !strings.Contains(m.Text, "/dashboard/usage") {
-				t.Errorf("email %+v: want the owner as the one recipient and a link to the usage page", m)
-			}
-		}
+		t.Fatalf("subjects %v, want an 80 %% and a 100 %% notice", rec.Messages())
 	}
 
 	t.Run("NotAgainInThePeriod", func(t *testing.T) {
-		// Dropping back under the limit and crossing it again sends nothing new.
+		// Dropping back under the limit and crossing it again queues nothing new, even
+		// on a replica that forgot what it had seen.
 		q := dbq.New(pool)
 		start, _ := Period(clk.now())
 		if _, err := q.QuotaRefund(ctx, dbq.QuotaRefundParams{WorkspaceID: ws, Period: start}); err != nil {
@@ -255,9 +252,8 @@ func TestQuotaNotices(t *testing.T) {
 		if _, err := a.Consume(ctx, ws, limit); err != nil {
 			t.Fatal(err)
 		}
-		sendQueued()
-		if got := subjects(); len(got) != 2 {
-			t.Fatalf("sent %d emails, want still 2", len(got))
+		if n := queued(); n != 2 {
+			t.Fatalf("%d quota emails queued, want still 2", n)
 		}
 	})
 
@@ -268,10 +264,10 @@ func TestQuotaNotices(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		sendQueued()
-		if got := subjects(); len(got) != 4 {
-			t.Fatalf("sent %d emails in total, want 4 after crossing both thresholds in June", len(got))
+		if n := queued(); n != 4 {
+			t.Fatalf("%d quota emails queued in total, want 4 after crossing both thresholds in June", n)
 		}
+		sent(4)
 	})
 }
 

@@ -18,29 +18,9 @@ import (
 	"github.com/cairn-dev/cairn/internal/plan"
 )
 
-// recordingMailer keeps what it was asked to send.
-type recordingMailer struct {
-	mu   sync.Mutex
-	sent []mail.Message
-}
-
-func (m *recordingMailer) Send(_ context.Context, msg mail.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sent = append(m.sent, msg)
-	return nil
-}
-
-func (m *recordingMailer) messages() []mail.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]mail.Message(nil), m.sent...)
-}
-
 // replica is one Service as one server would hold it, with its own listener.
 type replica struct {
 	*Service
-	mailer *recordingMailer
 }
 
 type clock struct {
@@ -63,9 +43,14 @@ func (c *clock) set(t time.Time) {
 // newReplica builds a Service on pool whose NOTIFY subscriptions run until the test ends.
 func newReplica(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client) replica {
 	t.Helper()
+	return newReplicaWith(t, pool, now, rdb, nil)
+}
+
+// newReplicaWith is newReplica sending quota emails through outbox.
+func newReplicaWith(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client, outbox *mail.Outbox) replica {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	m := &recordingMailer{}
-	s := New(Deps{Pool: pool, Plans: plan.Default(), Log: log, Mailer: m, BaseURL: "http://cairn.test", Now: now, Redis: rdb})
+	s := New(Deps{Pool: pool, Plans: plan.Default(), Log: log, Outbox: outbox, BaseURL: "http://cairn.test", Now: now, Redis: rdb})
 	l := db.NewListener(pool, log)
 	s.Subscribe(l)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -77,7 +62,7 @@ func newReplica(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *red
 	case <-time.After(10 * time.Second):
 		t.Fatal("listener did not start")
 	}
-	return replica{Service: s, mailer: m}
+	return replica{Service: s}
 }
 
 // newPool returns a pool on a fresh database, large enough for concurrency tests.

@@ -16,7 +16,7 @@ import (
 // newMeter builds the metering service (Redis-backed rate limits when REDIS_URL is
 // set) and registers its NOTIFY subscriptions and workers. The usage flusher is a
 // worker, so Close writes every recorded event before the pool closes.
-func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
+func (s *Server) newMeter(outbox *mail.Outbox) (*metering.Service, error) {
 	var rdb *redis.Client
 	if s.cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(s.cfg.RedisURL)
@@ -42,7 +42,7 @@ func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
 		}
 	}
 	m := metering.New(metering.Deps{
-		Pool: s.pool, Plans: s.cfg.Plans, Log: s.log, Redis: rdb, Mailer: mailer,
+		Pool: s.pool, Plans: s.cfg.Plans, Log: s.log, Redis: rdb, Outbox: outbox,
 		BaseURL: s.cfg.BaseURL, Registerer: s.registry,
 		// s.retrieval is built after the meter, but before any request arrives.
 		Documents: func(ctx context.Context, ws uuid.UUID) (int64, error) {
@@ -51,7 +51,7 @@ func (s *Server) newMeter(mailer mail.Mailer) (*metering.Service, error) {
 		},
 	})
 	m.Subscribe(s.listener)
-	s.workers = append(s.workers, m.RunFlusher, m.RunNotices, m.RunJanitor)
+	s.workers = append(s.workers, m.RunFlusher, m.RunJanitor)
 	return m, nil
 }
 

@@ -126,7 +126,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	bill.UseQueue(s.queue)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
-	meter, err := s.newMeter(mailer)
+	meter, err := s.newMeter(s.outbox)
 	if err != nil {
 		pool.Close()
 		return nil, err
