@@ -493,3 +493,26 @@ type AuditRow struct {
 	IP        string
 	UserAgent string
 }
+
+// Settings is the person's account and the workspace's settings page.
+type Settings struct {
+	Email         string
+	EmailVerified bool
+	// EmailSentTo is the new address a verification link was just sent to.
+	EmailSentTo   string
+	WorkspaceName string
+	Sessions      []SessionRow
+	// What was typed in a refused form (never a password) and why each field was refused.
+	NewEmail, NewName string
+	Errors            map[string]string
+}
+
+// SessionRow is one signed-in browser of the person.
+type SessionRow struct {
+	ID       string
+	Device   string
+	IP       string
+	Started  string
+	LastSeen string
+	Current  bool
+}

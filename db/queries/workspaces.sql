@@ -43,3 +43,6 @@ WHERE workspace_id = @workspace_id AND role <> 'owner' AND suspended_at IS NULL;
 -- name: MembershipRestoreAll :execrows
 UPDATE memberships SET suspended_at = NULL
 WHERE workspace_id = @workspace_id AND suspended_at IS NOT NULL;
+
+-- name: WorkspaceRename :one
+UPDATE workspaces SET name = @name::text WHERE id = @id RETURNING *;

@@ -73,6 +73,12 @@ var routeAccess = map[string]string{
 	// let them see it (account.Service.Export), and leaving Cairn.
 	"GET /dashboard/settings/export":  signedIn,
 	"POST /dashboard/settings/delete": signedIn,
+	// A person's own account, whatever their role in the workspace.
+	"POST /dashboard/settings/password":            signedIn,
+	"POST /dashboard/settings/email":               signedIn,
+	"POST /dashboard/settings/sessions/:id/end":    signedIn,
+	"POST /dashboard/settings/sessions/end-others": signedIn,
+	"POST /dashboard/settings/workspace":           workspace.RoleAdmin,
 	// The embedder decides what every member's searches compare, and a custom
 	// endpoint holds a key: the workspace's admins choose it.
 	"GET /dashboard/settings/embedder":  workspace.RoleAdmin,

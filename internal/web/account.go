@@ -11,11 +11,6 @@ import (
 	"github.com/cairn-dev/cairn/views"
 )
 
-// showSettings is the Settings page.
-func (h *Handler) showSettings(c echo.Context) error {
-	return render(c, http.StatusOK, views.SettingsInterimPage(h.shell(c, "Settings", "settings")))
-}
-
 // exportAccount streams the zip of everything the signed-in person's account holds
 // (account.Service.Export) as it is read, so its size never sits in memory. A
 // failure once the zip has started cannot become an error page: the connection is

@@ -44,7 +44,7 @@ func (h *Handler) resetPassword(c echo.Context) error {
 	token := c.Param("token")
 	_, err := h.Auth.ResetPassword(c.Request().Context(), token, c.FormValue("password"))
 	if e := apperr.As(err); e != nil && e.Field == "password" {
-		return render(c, e.Code.Status(), views.ResetPassword(views.ResetForm{CSRF: csrfToken(c), Token: token, Error: e.Message}))
+		return render(c, e.Code.Status(), views.ResetPassword(views.ResetForm{CSRF: csrfToken(c), Token: token, Error: fieldMessage(e, fieldLabels[e.Field])}))
 	}
 	if err != nil {
 		return h.deadResetLink(c, err)

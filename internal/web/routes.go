@@ -66,6 +66,11 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("/settings", h.showSettings)
 	dash.GET("/settings/export", h.exportAccount)
 	dash.POST("/settings/delete", h.deleteAccount)
+	dash.POST("/settings/password", h.changePassword)
+	dash.POST("/settings/email", h.changeEmail)
+	dash.POST("/settings/workspace", h.renameWorkspace)
+	dash.POST("/settings/sessions/:id/end", h.endSession)
+	dash.POST("/settings/sessions/end-others", h.endOtherSessions)
 
 	h.routes = map[string]bool{}
 	for _, r := range e.Routes() {

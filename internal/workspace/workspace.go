@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -247,4 +248,55 @@ func SuspendedReason(plans plan.Table, p plan.ID) string {
 		msg += fmt.Sprintf("; the owner can restore every member by upgrading to %s", next.Name)
 	}
 	return msg
+}
+
+// MaxNameLen is the longest workspace name, in characters.
+const MaxNameLen = 100
+
+// Rename gives workspace id a new name (field "name": 1–100 printable characters),
+// writes an audit entry by actor and tells every replica, whose caches (a key's
+// GET /v1/me) drop the old name.
+func (s *Service) Rename(ctx context.Context, id uuid.UUID, name string, actor uuid.UUID) (Workspace, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return Workspace{}, apperr.Field("name", "give the workspace a name")
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return Workspace{}, apperr.Field("name", "must be printable text")
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return Workspace{}, apperr.Field("name", "at most %d characters", MaxNameLen)
+	}
+	var out Workspace
+	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		old, err := q.WorkspaceGetForUpdate(ctx, id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return apperr.New(apperr.NotFound, "No such workspace.")
+		}
+		if err != nil {
+			return err
+		}
+		row, err := q.WorkspaceRename(ctx, dbq.WorkspaceRenameParams{ID: id, Name: name})
+		if err != nil {
+			return err
+		}
+		out = Workspace{ID: row.ID, Name: row.Name, Plan: plan.ID(row.Plan)}
+		if old.Name == name {
+			return nil
+		}
+		a := audit.ActorFrom(ctx)
+		a.Kind, a.UserID = audit.ActorUser, &actor
+		// Not the names themselves: a personal workspace is named after its owner's
+		// address, which the log must not hold.
+		err = audit.Record(ctx, q, audit.Entry{WorkspaceID: id, Actor: &a, Action: audit.SettingsChanged, TargetKind: "workspace",
+			TargetID: id.String(), Detail: map[string]any{"setting": "name"}})
+		if err != nil {
+			return err
+		}
+		return q.Notify(ctx, dbq.NotifyParams{Channel: ChannelChanged, Payload: id.String()})
+	})
+	if err != nil && apperr.As(err) == nil {
+		return Workspace{}, fmt.Errorf("workspace: rename: %w", err)
+	}
+	return out, err
 }

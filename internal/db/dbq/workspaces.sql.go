@@ -223,6 +223,27 @@ func (q *Queries) WorkspaceGetForUpdate(ctx context.Context, id uuid.UUID) (Work
 	return i, err
 }
 
+const workspaceRename = `-- name: WorkspaceRename :one
+UPDATE workspaces SET name = $1::text WHERE id = $2 RETURNING id, name, plan, created_at
+`
+
+type WorkspaceRenameParams struct {
+	Name string
+	ID   uuid.UUID
+}
+
+func (q *Queries) WorkspaceRename(ctx context.Context, arg WorkspaceRenameParams) (Workspace, error) {
+	row := q.db.QueryRow(ctx, workspaceRename, arg.Name, arg.ID)
+	var i Workspace
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Plan,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const workspaceSetPlan = `-- name: WorkspaceSetPlan :one
 UPDATE workspaces SET plan = $1::text WHERE id = $2 RETURNING id, name, plan, created_at
 `
