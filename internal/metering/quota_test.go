@@ -343,3 +343,22 @@ func TestCharge(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkConsume counts billable requests of one workspace on a finite plan far
+// from its limit: what a Free-plan billable request pays for its quota (one
+// transaction around the conditional upsert; a notice's claim only when a
+// threshold is crossed).
+//
+//	go test -run '^$' -bench BenchmarkConsume ./internal/metering/
+func BenchmarkConsume(b *testing.B) {
+	pool := newPool(b)
+	ws := newWorkspace(b, pool)
+	outbox, _ := mailtest.Outbox(b, pool)
+	r := newReplicaWith(b, pool, nil, nil, outbox)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := r.Consume(ctx, ws, 1<<40); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -41,13 +41,13 @@ func (c *clock) set(t time.Time) {
 }
 
 // newReplica builds a Service on pool whose NOTIFY subscriptions run until the test ends.
-func newReplica(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client) replica {
+func newReplica(t testing.TB, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client) replica {
 	t.Helper()
 	return newReplicaWith(t, pool, now, rdb, nil)
 }
 
 // newReplicaWith is newReplica sending quota emails through outbox.
-func newReplicaWith(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client, outbox *mail.Outbox) replica {
+func newReplicaWith(t testing.TB, pool *pgxpool.Pool, now func() time.Time, rdb *redis.Client, outbox *mail.Outbox) replica {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	s := New(Deps{Pool: pool, Plans: plan.Default(), Log: log, Outbox: outbox, BaseURL: "http://cairn.test", Now: now, Redis: rdb})
@@ -66,7 +66,7 @@ func newReplicaWith(t *testing.T, pool *pgxpool.Pool, now func() time.Time, rdb 
 }
 
 // newPool returns a pool on a fresh database, large enough for concurrency tests.
-func newPool(t *testing.T) *pgxpool.Pool {
+func newPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dbtest.New(t))
 	if err != nil {
@@ -82,7 +82,7 @@ func newPool(t *testing.T) *pgxpool.Pool {
 }
 
 // newWorkspace signs a user up and returns their workspace's id.
-func newWorkspace(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
+func newWorkspace(t testing.TB, pool *pgxpool.Pool) uuid.UUID {
 	t.Helper()
 	_, ws, err := auth.NewService(pool).SignUp(context.Background(), "owner-"+uuid.NewString()[:8]+"@example.com", "correct horse battery")
 	if err != nil {
