@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/url"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -103,4 +104,45 @@ func BenchmarkExport50k(b *testing.B) {
 	if peak >= 100*mib {
 		b.Errorf("peak heap %.1f MiB during the export; the target is below 100 MiB", float64(peak)/mib)
 	}
+}
+
+// BenchmarkDelete50k deletes, through the dashboard, an account whose workspace
+// holds 50,000 documents, each with a chunk and a local-embedder vector (3 KiB), and
+// reports how long the request took: the whole deletion is one transaction, so this
+// is how long its owner waits for the 303.
+//
+//	go test -run '^$' -bench BenchmarkDelete50k -benchtime 1x ./internal/account/
+func BenchmarkDelete50k(b *testing.B) {
+	inst := servertest.Start(b, nil)
+	ctx := context.Background()
+	pool := inst.Server.Pool()
+	var took time.Duration
+	for range b.N {
+		b.StopTimer()
+		acct := inst.NewAccount(b, plan.Enterprise)
+		for _, sql := range []string{
+			`INSERT INTO retrieval_state (workspace_id, version, documents, chunks) VALUES ($1, 1, 50000, 50000)`,
+			`INSERT INTO documents (workspace_id, id, text, chunks)
+			 SELECT $1, 'doc-' || lpad(i::text, 6, '0'), 'Document ' || i || ' about moraines.', 1 FROM generate_series(1, 50000) AS i`,
+			`INSERT INTO chunks (workspace_id, document_id, position, text, tsv)
+			 SELECT $1, id, 0, text, to_tsvector('english', text) FROM documents WHERE workspace_id = $1`,
+			`INSERT INTO chunk_vectors (chunk_id, workspace_id, model, version, embedding)
+			 SELECT id, $1, 'local', 1, decode(repeat(lpad(to_hex(id % 256), 2, '0'), 3077), 'hex') FROM chunks WHERE workspace_id = $1`,
+		} {
+			if _, err := pool.Exec(ctx, sql, acct.WorkspaceID); err != nil {
+				b.Fatal(err)
+			}
+		}
+		br := inst.NewBrowser(b)
+		br.LogIn(acct.Email, servertest.Password)
+		csrf := br.CSRF("/dashboard/settings")
+		b.StartTimer()
+		start := time.Now()
+		resp, _ := br.Post("/dashboard/settings/delete", url.Values{"_csrf": {csrf}, "current_password": {servertest.Password}})
+		took = time.Since(start)
+		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+			b.Fatalf("delete: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+	b.ReportMetric(took.Seconds(), "s/deletion")
 }
