@@ -135,6 +135,18 @@ func (l stripeLogger) Errorf(format string, v ...any) {
 	l.log.Warn("stripe: " + fmt.Sprintf(format, v...))
 }
 
+// Ping asks Stripe's API for the account's balance, the cheapest authenticated
+// read, to tell whether Stripe answers (health reports); nil when billing is off.
+func (s *Service) Ping(ctx context.Context) error {
+	if s.stripe == nil {
+		return nil
+	}
+	p := &stripe.BalanceParams{}
+	p.Context = ctx
+	_, err := s.stripe.Balance.Get(p)
+	return err
+}
+
 // Collector returns the service's metrics, for the replica's registry.
 func (s *Service) Collector() prometheus.Collector { return s.events }
 

@@ -5,13 +5,11 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +37,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/retrieval"
+	"github.com/cairn-dev/cairn/internal/retrieval/openai"
 	"github.com/cairn-dev/cairn/internal/retrieval/querycache"
 	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/internal/telemetry"
@@ -61,10 +60,13 @@ type Server struct {
 	redis     *redis.Client // nil without REDIS_URL; shared by rate limits and the query cache
 	registry  *prometheus.Registry
 	tel       *telemetry.Telemetry
-	http      *telemetry.HTTP
-	cpu       *telemetry.CPU
-	queue     *jobs.Queue
-	outbox    *mail.Outbox
+	billing   *billing.Service
+	// openai answers /health/detailed's probe of the server's OpenAI key.
+	openai *openai.Client
+	http   *telemetry.HTTP
+	cpu    *telemetry.CPU
+	queue  *jobs.Queue
+	outbox *mail.Outbox
 	// web renders the dashboard's errors inside its frame (errors.go).
 	web *web.Handler
 
@@ -122,6 +124,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	users := auth.NewService(pool, auth.WithMail(s.outbox, cfg.BaseURL))
 	workspaces := workspace.NewService(pool, cfg.Plans)
 	bill := billing.New(pool, cfg, log, billing.WithTelemetry(s.tel))
+	s.billing = bill
+	s.openai = openai.New(cfg.OpenAI, openai.WithTelemetry(s.tel))
 	s.registry.MustRegister(bill.Collector())
 	bill.UseQueue(s.queue)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
@@ -382,37 +386,4 @@ func (s *Server) ready(c echo.Context) error {
 		return c.String(http.StatusServiceUnavailable, "database unreachable\n")
 	}
 	return c.String(http.StatusOK, "ready\n")
-}
-
-// detailed reports runtime and pool figures to operators holding ADMIN_TOKEN; without
-// one configured the route does not exist.
-func (s *Server) detailed(c echo.Context) error {
-	want := "Bearer " + s.cfg.AdminToken
-	if s.cfg.AdminToken == "" || subtle.ConstantTimeCompare([]byte(c.Request().Header.Get("Authorization")), []byte(want)) != 1 {
-		return echo.ErrNotFound
-	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	st := s.pool.Stat()
-	dbErr := ""
-	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
-	defer cancel()
-	if err := s.pool.Ping(ctx); err != nil {
-		dbErr = "unreachable"
-	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"uptime_seconds": int(time.Since(s.started).Seconds()),
-		"go":             runtime.Version(),
-		"goroutines":     runtime.NumGoroutine(),
-		"cpus":           runtime.NumCPU(),
-		"memory": map[string]any{
-			"heap_alloc_bytes": m.HeapAlloc, "sys_bytes": m.Sys, "gc_cycles": m.NumGC,
-		},
-		"database": map[string]any{
-			"status":      map[bool]string{true: "ok", false: dbErr}[dbErr == ""],
-			"total_conns": st.TotalConns(), "idle_conns": st.IdleConns(), "acquired_conns": st.AcquiredConns(),
-			"max_conns": st.MaxConns(), "acquire_count": st.AcquireCount(),
-		},
-		"rate_limits": s.rateLimitMode(),
-	})
 }

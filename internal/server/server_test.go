@@ -119,7 +119,7 @@ func TestHealth(t *testing.T) {
 		{"/readyz", "", 200, "ready"},
 		{"/health/detailed", "", 404, ""},
 		{"/health/detailed", "Bearer wrong", 404, ""},
-		{"/health/detailed", "Bearer operator-token", 200, `"database"`},
+		{"/health/detailed", "Bearer operator-token", 200, `"status":"healthy"`},
 	} {
 		req, _ := http.NewRequest(http.MethodGet, inst.URL+tc.path, nil)
 		if tc.auth != "" {

@@ -172,6 +172,19 @@ func (c *Client) Chat(apiKey string) retrieval.ChatModel {
 	return &chat{conn: c.conn(apiKey)}
 }
 
+// Ping lists the models the server's key may use, once and without retries, to
+// tell whether OpenAI answers (health reports). Its error names no key.
+func (c *Client) Ping(ctx context.Context) error {
+	cn := c.conn("")
+	ctx, end := c.tel.Call(ctx, telemetry.OpenAI, "models")
+	_, err := cn.api.ListModels(ctx)
+	if err != nil {
+		err = errors.New(cn.redact(err.Error()))
+	}
+	end(err)
+	return err
+}
+
 // conn is a Client bound to one key.
 type conn struct {
 	*Client

@@ -93,6 +93,15 @@ func New(cfg config.Pinecone, opts ...Option) (*Index, error) {
 // Close closes the connection.
 func (x *Index) Close() error { return x.conn.Close() }
 
+// Ping asks Pinecone for the index's statistics once, without retries, to tell
+// whether it answers (health reports).
+func (x *Index) Ping(ctx context.Context) error {
+	ctx, end := x.tel.Call(ctx, telemetry.Pinecone, "describe index")
+	_, err := x.conn.DescribeIndexStats(ctx)
+	end(err)
+	return err
+}
+
 // namespace is the workspace's namespace: vectors of different workspaces never meet.
 func (x *Index) namespace(workspaceID uuid.UUID) *pc.IndexConnection {
 	return x.conn.WithNamespace(workspaceID.String())
