@@ -15,6 +15,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/db/dbtest"
 	"github.com/cairn-dev/cairn/internal/mailtest"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
 
@@ -353,4 +354,26 @@ func TestLockoutAbuseCannotKeepTheOwnerOut(t *testing.T) {
 			t.Fatalf("a new browser after the reset = %d, want 303", got)
 		}
 	})
+}
+
+// TestForgotPasswordIsLimitedPerAddress: one address can ask for links only so
+// often (whatever the emails), while other addresses go on.
+func TestForgotPasswordIsLimitedPerAddress(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1/32"})
+	b := inst.NewBrowser(t)
+	ask := func(ip string, i int) *http.Response {
+		resp, _ := from(b, ip, "/password/forgot", "/password/forgot", url.Values{"email": {fmt.Sprintf("someone%d@example.com", i)}})
+		return resp
+	}
+	for i := range metering.SignupLimit.Burst {
+		if resp := ask("203.0.113.7", i); resp.StatusCode != http.StatusOK {
+			t.Fatalf("request %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	if resp := ask("203.0.113.7", 999); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d (Retry-After %q), want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := ask("203.0.113.8", 1000); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another address: %d, want 200", resp.StatusCode)
+	}
 }
