@@ -104,17 +104,18 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 }
 
 // ChangePassword sets a new password for userID, who must give the current one
-// (field current_password; the new one is checked as field new_password). Every
-// other session of the account ends on every replica; keep, the session asking,
-// stays. A notice goes to the account's address.
-func (s *Service) ChangePassword(ctx context.Context, userID, keep uuid.UUID, current, password string) error {
+// (field current_password; wrong guesses from one address are throttled like
+// log-ins; the new one is checked as field new_password). Every other session of
+// the account ends on every replica; keep, the session asking, stays. A notice
+// goes to the account's address.
+func (s *Service) ChangePassword(ctx context.Context, userID, keep uuid.UUID, ip, current, password string) error {
+	if err := s.checkCurrent(ctx, userID, ip, current); err != nil {
+		return err
+	}
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		u, err := q.UserGetForUpdate(ctx, userID)
 		if err != nil {
-			return err
-		}
-		if err := checkCurrent(u, current); err != nil {
 			return err
 		}
 		if err := validatePassword("new_password", password, u.Email); err != nil {
@@ -147,31 +148,53 @@ func (s *Service) setPassword(ctx context.Context, tx pgx.Tx, u dbq.User, passwo
 	return s.enqueue(ctx, tx, mailer.SendArgs{Template: tmplPasswordChanged, To: []string{u.Email}, Data: map[string]string{"how": how}})
 }
 
-// checkCurrent refuses a wrong current password, naming the field current_password.
-func checkCurrent(u dbq.User, current string) error {
+// checkCurrent refuses a wrong current password of userID, naming the field
+// current_password. Each wrong one counts as a failed log-in from ip, and after
+// MaxFailures from one address within FailureWindow it answers rate_limited, so a
+// borrowed session cannot be used to guess the password; strangers elsewhere do
+// not count, so they cannot stop the owner.
+func (s *Service) checkCurrent(ctx context.Context, userID uuid.UUID, ip, current string) error {
 	if current == "" {
 		return apperr.Field("current_password", "enter your current password")
 	}
-	if len(current) > 4*MaxPasswordLen {
-		return apperr.Field("current_password", "is not your current password")
-	}
-	ok, err := CheckPassword(u.PasswordHash, current)
+	u, err := s.q.UserGet(ctx, userID)
 	if err != nil {
-		return err
+		return fmt.Errorf("auth: check password: %w", err)
 	}
-	if !ok {
-		return apperr.Field("current_password", "is not your current password")
+	since := s.now().Add(-FailureWindow)
+	counts, err := s.q.LoginFailureCounts(ctx, dbq.LoginFailureCountsParams{Email: u.Email, Ip: ip, Since: since, EmailSince: since})
+	if err != nil {
+		return fmt.Errorf("auth: check password: %w", err)
 	}
-	return nil
+	if counts.ByIpEmail >= MaxFailures {
+		return &apperr.Error{Code: apperr.RateLimited, RetryAfter: int(FailureWindow.Seconds()),
+			Message: "Too many wrong passwords. Wait 15 minutes and try again."}
+	}
+	ok := false
+	if len(current) <= 4*MaxPasswordLen {
+		if ok, err = CheckPassword(u.PasswordHash, current); err != nil {
+			return fmt.Errorf("auth: check password: %w", err)
+		}
+	}
+	if ok {
+		return nil
+	}
+	if err := s.q.LoginFailureInsert(ctx, dbq.LoginFailureInsertParams{Email: u.Email, Ip: ip}); err != nil {
+		return fmt.Errorf("auth: check password: %w", err)
+	}
+	return apperr.Field("current_password", "is not your current password")
 }
 
 // RequestEmailChange sends a verification link to newEmail for userID, who must
-// give their current password. Nothing changes until the link is opened (see
+// give their current password (checked as by ChangePassword, from ip). Nothing changes until the link is opened (see
 // VerifyEmail, which also tells the old address). An address that already belongs
 // to an account, this one included, is refused (field email).
-func (s *Service) RequestEmailChange(ctx context.Context, userID uuid.UUID, newEmail, current string) error {
+func (s *Service) RequestEmailChange(ctx context.Context, userID uuid.UUID, ip, newEmail, current string) error {
 	newEmail, err := NormalizeEmail(newEmail)
 	if err != nil {
+		return err
+	}
+	if err := s.checkCurrent(ctx, userID, ip, current); err != nil {
 		return err
 	}
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -182,9 +205,6 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID uuid.UUID, newE
 		}
 		if strings.EqualFold(u.Email, newEmail) {
 			return apperr.Field("email", "is already your address")
-		}
-		if err := checkCurrent(u, current); err != nil {
-			return err
 		}
 		if _, err := q.UserGetByEmail(ctx, newEmail); err == nil {
 			return apperr.Field("email", "belongs to another account")

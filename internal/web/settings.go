@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/views"
 )
 
@@ -77,7 +78,7 @@ func fieldMessage(e *apperr.Error, label string) string {
 // other session of the account.
 func (h *Handler) changePassword(c echo.Context) error {
 	u := currentUser(c)
-	err := h.Auth.ChangePassword(c.Request().Context(), u.ID, h.sessionID(c), c.FormValue("current_password"), c.FormValue("new_password"))
+	err := h.Auth.ChangePassword(c.Request().Context(), u.ID, h.sessionID(c), metering.ClientKey(c.RealIP()), c.FormValue("current_password"), c.FormValue("new_password"))
 	if err != nil {
 		return h.settingsRefused(c, "password", err, nil)
 	}
@@ -90,7 +91,7 @@ func (h *Handler) changePassword(c echo.Context) error {
 func (h *Handler) changeEmail(c echo.Context) error {
 	u := currentUser(c)
 	email := strings.TrimSpace(c.FormValue("email"))
-	if err := h.Auth.RequestEmailChange(c.Request().Context(), u.ID, email, c.FormValue("current_password")); err != nil {
+	if err := h.Auth.RequestEmailChange(c.Request().Context(), u.ID, metering.ClientKey(c.RealIP()), email, c.FormValue("current_password")); err != nil {
 		return h.settingsRefused(c, "email", err, func(p *views.Settings) { p.NewEmail = email })
 	}
 	p, err := h.settingsView(c)

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/db/dbtest"
 	"github.com/cairn-dev/cairn/internal/mailtest"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -274,4 +276,38 @@ func currentSession(t *testing.T, page string) string {
 func inst2Account(t *testing.T, inst *servertest.Instance) *servertest.Browser {
 	a := inst.NewAccount(t, plan.Free)
 	return browserOn(t, inst, a.Email, servertest.Password)
+}
+
+// TestSettingsCurrentPasswordGuessesAreThrottled: a borrowed session cannot be used
+// to guess the password through the settings forms; the owner elsewhere can. (The
+// guesses count as failed log-ins too, so browsers new to the account are locked
+// out of logging in for a while, as after guesses at the log-in form.)
+func TestSettingsCurrentPasswordGuessesAreThrottled(t *testing.T) {
+	inst := servertest.Start(t, map[string]string{"TRUSTED_PROXIES": "127.0.0.1/32"})
+	acct := inst.NewAccount(t, plan.Free)
+	owner := browserOn(t, inst, acct.Email, servertest.Password)
+	thief := browserOn(t, inst, acct.Email, servertest.Password)
+	change := func(b *servertest.Browser, ip, current string) int {
+		resp, _ := from(b, ip, "/dashboard/settings", "/dashboard/settings/email", url.Values{"email": {"thief@example.com"}, "current_password": {current}})
+		return resp.StatusCode
+	}
+	for i := range auth.MaxFailures {
+		if got := change(thief, "203.0.113.66", fmt.Sprintf("guess %d", i)); got != http.StatusBadRequest {
+			t.Fatalf("guess %d = %d, want 400", i+1, got)
+		}
+	}
+	// A refusal of the moment comes back to the form's page with its message.
+	if got := change(thief, "203.0.113.66", servertest.Password); got != http.StatusSeeOther {
+		t.Fatalf("after %d wrong guesses the right password = %d, want 303 back to Settings", auth.MaxFailures, got)
+	}
+	if _, page := thief.Get("/dashboard/settings"); !strings.Contains(page, "Too many wrong passwords") {
+		t.Fatal("the settings page does not say why the change was refused")
+	}
+	var pending int
+	if err := inst.Server.Pool().QueryRow(t.Context(), "SELECT count(*) FROM river_job WHERE args->'data'->>'email' = 'thief@example.com'").Scan(&pending); err != nil || pending != 0 {
+		t.Fatalf("a refused change queued %d emails (%v)", pending, err)
+	}
+	if got := change(owner, "198.51.100.5", servertest.Password); got != http.StatusOK {
+		t.Fatalf("the owner from another address = %d, want 200", got)
+	}
 }
