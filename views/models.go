@@ -71,6 +71,9 @@ type AuthForm struct {
 	Invitation string
 	// Notice is a line of good news above the form (a password was just reset).
 	Notice string
+	// Taken is true when sign-up was refused because the address has an account:
+	// the form then offers to reset its password.
+	Taken bool
 }
 
 // ResetForm is the page an emailed reset link opens: a new password for the account.

@@ -74,6 +74,7 @@ func TestSignUpBadInputs(t *testing.T) {
 		{"PasswordIsTheEmail", url.Values{"email": {"new.person@example.com"}, "password": {"new.person@example.com"}}, "", 400, "must not be your email address"},
 		{"PasswordIsTheProduct", url.Values{"email": {"new@example.com"}, "password": {"cairncairn"}}, "", 400, "the name Cairn"},
 		{"DuplicateEmailOtherCase", url.Values{"email": {"taken@EXAMPLE.com"}, "password": {pw}}, "", 409, "An account with this email already exists"},
+		{"DuplicateEmailOffersAReset", url.Values{"email": {"taken@example.com"}, "password": {pw}}, "", 409, `<a href="/password/forgot" data-testid="taken-reset">`},
 		{"MissingCSRF", url.Values{"email": {"new@example.com"}, "password": {pw}}, "none", 403, csrfMessage},
 		{"WrongCSRF", url.Values{"email": {"new@example.com"}, "password": {pw}}, "forged-token", 403, csrfMessage},
 	})

@@ -57,7 +57,7 @@ func (h *Handler) authFormError(c echo.Context, err error, email string, page fu
 	f := views.AuthForm{CSRF: csrfToken(c), Email: email, Error: e.Message, Next: nextParam(c)}
 	switch e.Field {
 	case "email":
-		f.EmailError, f.Error = e.Message, ""
+		f.EmailError, f.Error, f.Taken = e.Message, "", e.Code == apperr.Conflict
 	case "password":
 		f.PasswordError, f.Error = e.Message, ""
 	}
