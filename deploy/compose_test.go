@@ -185,6 +185,7 @@ func TestComposeFile(t *testing.T) {
 	}
 	var pc struct {
 		Global        map[string]string `json:"global"`
+		RuleFiles     []string          `json:"rule_files"`
 		ScrapeConfigs []struct {
 			JobName       string `json:"job_name"`
 			MetricsPath   string `json:"metrics_path"`
@@ -200,8 +201,13 @@ func TestComposeFile(t *testing.T) {
 	if got, want := pc.ScrapeConfigs[0].StaticConfigs[0].Targets, withPort(replicas, metricsPort); metricsPort == "" || !slices.Equal(got, want) {
 		t.Errorf("Prometheus scrapes %v, want the replicas' metrics ports %v", got, want)
 	}
-	if !slices.Contains(c.Services["prometheus"].Volumes, "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro") {
-		t.Errorf("prometheus does not mount prometheus/prometheus.yml")
+	for _, mount := range []string{"./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro", "./prometheus/alerts.yaml:/etc/prometheus/alerts.yaml:ro"} {
+		if !slices.Contains(c.Services["prometheus"].Volumes, mount) {
+			t.Errorf("prometheus does not mount %s", mount)
+		}
+	}
+	if !slices.Equal(pc.RuleFiles, []string{"/etc/prometheus/alerts.yaml"}) {
+		t.Errorf("prometheus.yml loads rules %v, want the mounted alerts.yaml", pc.RuleFiles)
 	}
 }
 

@@ -80,6 +80,8 @@ func TestMonitoringNamesOnlyRealMetrics(t *testing.T) {
 			exprs = append(exprs, r.Expr)
 		}
 	}
+	// The series the HPA's request-rate metric is made from (k8s/prometheus-adapter.yaml).
+	exprs = append(exprs, adapterRule(t, loadKube(t).adapter).SeriesQuery)
 	names := metricNames(exprs)
 	if len(names) < 10 {
 		t.Fatalf("only %d metric names found in the monitoring files: %v", len(names), names)
