@@ -1,5 +1,23 @@
-// Cairn dashboard behaviour that htmx does not cover: copy buttons and confirmations.
-// Loaded as a file (no inline scripts), so the Content-Security-Policy can forbid them.
+// Cairn dashboard behaviour that htmx does not cover: copy buttons, confirmations,
+// dismissing a shown secret. Loaded as a file (no inline scripts), so the
+// Content-Security-Policy can forbid them.
+
+// say announces text to screen readers through one polite live region.
+function say(text) {
+  var box = document.getElementById("live-status");
+  if (!box) {
+    box = document.createElement("div");
+    box.id = "live-status";
+    box.className = "sr-only";
+    box.setAttribute("role", "status");
+    document.body.appendChild(box);
+  }
+  box.textContent = "";
+  setTimeout(function () { box.textContent = text; }, 30);
+}
+
+// A [data-copy=ID] button copies the value (or text) of #ID, says so on the button
+// for a moment, and announces it.
 document.addEventListener("click", function (ev) {
   var btn = ev.target.closest("[data-copy]");
   if (!btn) return;
@@ -7,24 +25,109 @@ document.addEventListener("click", function (ev) {
   if (!src) return;
   var text = src.value !== undefined ? src.value : src.textContent;
   var done = function () {
-    var old = btn.textContent;
+    if (!btn.hasAttribute("data-label")) btn.setAttribute("data-label", btn.innerHTML);
     btn.textContent = "Copied";
     btn.classList.add("is-done");
-    setTimeout(function () { btn.textContent = old; btn.classList.remove("is-done"); }, 1600);
+    btn.setAttribute("data-copied", "true");
+    say("Copied to the clipboard.");
+    clearTimeout(btn._copyTimer);
+    btn._copyTimer = setTimeout(function () { btn.innerHTML = btn.getAttribute("data-label"); btn.classList.remove("is-done"); }, 1600);
+  };
+  var fallback = function () {
+    if (src.select) {
+      src.select();
+      if (document.execCommand("copy")) { done(); return; }
+    }
+    say("Select the text and copy it with your keyboard.");
   };
   if (navigator.clipboard && window.isSecureContext) {
-    navigator.clipboard.writeText(text).then(done, function () { src.select && src.select(); });
-  } else if (src.select) {
-    src.select();
-    document.execCommand("copy");
-    done();
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
   }
 });
 
-document.addEventListener("submit", function (ev) {
-  var msg = ev.target.getAttribute("data-confirm");
-  if (msg && !window.confirm(msg)) ev.preventDefault();
+// A [data-dismiss=ID] link hides #ID (a secret shown once) and puts the focus on
+// the page's heading. Without JavaScript it is a link to the page without it.
+document.addEventListener("click", function (ev) {
+  var a = ev.target.closest("[data-dismiss]");
+  if (!a) return;
+  var box = document.getElementById(a.getAttribute("data-dismiss"));
+  if (!box) return;
+  ev.preventDefault();
+  box.remove();
+  var main = document.getElementById("main");
+  if (main) main.focus();
 });
+
+// form[data-confirm] asks in the page before it is sent: a modal <dialog> (focus
+// stays inside it, Escape cancels) with the question, Cancel and the action
+// (data-confirm-action, else the form's button); Cancel has the focus. Without JavaScript the form is
+// sent at once, as a plain form.
+(function () {
+  var dialog, message, ok, pending;
+  function build() {
+    dialog = document.createElement("dialog");
+    dialog.className = "confirm";
+    dialog.setAttribute("aria-labelledby", "confirm-message");
+    dialog.setAttribute("data-testid", "confirm-dialog");
+    message = document.createElement("p");
+    message.id = "confirm-message";
+    var row = document.createElement("div");
+    row.className = "row";
+    var cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "btn secondary";
+    cancel.textContent = "Cancel";
+    cancel.setAttribute("data-testid", "confirm-cancel");
+    cancel.addEventListener("click", function () { dialog.close("cancel"); });
+    ok = document.createElement("button");
+    ok.type = "button";
+    ok.className = "btn danger";
+    ok.setAttribute("data-testid", "confirm-ok");
+    ok.addEventListener("click", function () { dialog.close("ok"); });
+    row.appendChild(cancel);
+    row.appendChild(ok);
+    dialog.appendChild(message);
+    dialog.appendChild(row);
+    dialog.addEventListener("close", function () {
+      var p = pending;
+      pending = null;
+      if (!p) return;
+      if (dialog.returnValue === "ok") {
+        p.form.setAttribute("data-confirmed", "true");
+        if (p.form.requestSubmit) p.form.requestSubmit(p.submitter || undefined);
+        else p.form.submit();
+      } else if (p.submitter) {
+        p.submitter.focus();
+      }
+    });
+    document.body.appendChild(dialog);
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var msg = form.getAttribute("data-confirm");
+    if (!msg) return;
+    if (form.getAttribute("data-confirmed") === "true") {
+      form.removeAttribute("data-confirmed");
+      return;
+    }
+    if (typeof HTMLDialogElement === "undefined") {
+      if (!window.confirm(msg)) ev.preventDefault();
+      return;
+    }
+    ev.preventDefault();
+    if (!dialog) build();
+    var submitter = ev.submitter || form.querySelector("button[type=submit]");
+    pending = { form: form, submitter: submitter };
+    message.textContent = msg;
+    ok.textContent = form.getAttribute("data-confirm-action") || (submitter ? submitter.textContent.trim() : "Confirm");
+    dialog.returnValue = "";
+    dialog.showModal();
+    // Cancel takes the focus: a second Enter must not do what cannot be undone.
+    dialog.querySelector("[data-testid=confirm-cancel]").focus();
+  });
+})();
 
 // htmx requests carry the CSRF token from the page's meta tag.
 document.addEventListener("htmx:configRequest", function (ev) {

@@ -97,13 +97,39 @@ type Overview struct {
 	RequestsPct   int    // 0..100, or -1 when unlimited
 	Documents     int64
 	DocumentLimit string
+	// Steps is the getting-started checklist; empty once it is dismissed or done,
+	// and for people who cannot act on it (viewers).
+	Steps []OnboardingStep
+}
+
+// OnboardingStep is one item of the Overview's getting-started checklist, ticked
+// from what exists in the workspace.
+type OnboardingStep struct {
+	ID    string
+	Title string
+	Done  bool
+}
+
+// StepsDone counts the checklist's ticked steps.
+func StepsDone(steps []OnboardingStep) int {
+	n := 0
+	for _, s := range steps {
+		if s.Done {
+			n++
+		}
+	}
+	return n
 }
 
 // Keys is the API keys page.
 type Keys struct {
-	Keys  []Key
-	New   *NewKey
-	Error string
+	// Keys are the keys that are not revoked (expired ones included); Revoked the rest.
+	Keys    []Key
+	Revoked []Key
+	New     *NewKey
+	Error   string
+	// ErrorField names the creation form's field at fault, if any.
+	ErrorField string
 	// Name, Scopes and ExpiresInDays are what the creation form was sent with.
 	Name          string
 	Scopes        []string
@@ -292,6 +318,9 @@ type Documents struct {
 	Question string
 	Answer   *Answer
 	AskError *Message
+	// ErrorField names the field at fault of the search ("query") or of the
+	// question ("question").
+	ErrorField string
 	// Reembedding is the workspace's re-embedding in progress, if any.
 	Reembedding *EmbedderSwitch
 }
@@ -341,9 +370,11 @@ type Citation struct {
 
 // Embedder is the workspace's embedder settings.
 type Embedder struct {
-	Provider string // builtin, openai or custom: the current choice, or what was just submitted
-	Current  string // a person's name for the embedder in use
-	Model    string // the name its vectors are stored under
+	// ErrorField names the form's field at fault, if any.
+	ErrorField string
+	Provider   string // builtin, openai or custom: the current choice, or what was just submitted
+	Current    string // a person's name for the embedder in use
+	Model      string // the name its vectors are stored under
 	// The custom endpoint's fields, as stored or as submitted.
 	BaseURL       string
 	EndpointModel string
@@ -366,8 +397,10 @@ type EmbedderSwitch struct {
 // Activate is the device sign-in page: the code the device shows, what asked for
 // it, and the workspaces the person may put its key in.
 type Activate struct {
-	Code  string
-	Error string
+	// ErrorField names the form's field at fault, if any.
+	ErrorField string
+	Code       string
+	Error      string
 	// Device is set once the code names a waiting sign-in.
 	Device     *ActivateDevice
 	Workspaces []ActivateWorkspace
@@ -403,6 +436,8 @@ type ActivateDone struct {
 
 // Team is the Team page: members, pending invitations and what the person may do.
 type Team struct {
+	// ErrorField names the invitation form's field at fault, if any.
+	ErrorField  string
 	Members     []TeamMember
 	Invitations []TeamInvitation
 	// CanManage shows the invitation form and the role and remove controls.
@@ -467,6 +502,8 @@ type InvitationView struct {
 
 // AuditPage is the audit log page: one page of filtered entries.
 type AuditPage struct {
+	// ErrorField names the form's field at fault, if any.
+	ErrorField string
 	// Shown is false on plans without the audit log; the page then says the log is
 	// kept and how to see it.
 	Shown       bool

@@ -433,7 +433,7 @@ func TestDowngradeLosesNothing(t *testing.T) {
 	b := inst.NewBrowser(t)
 	login(t, b, acct.Email)
 	for i := range 4 { // with the servertest key: 5 keys, over Free's 2
-		if resp, body := b.Submit("/dashboard/keys", "/dashboard/keys", map[string][]string{"name": {fmt.Sprintf("key %d", i)}}); resp.StatusCode != http.StatusOK {
+		if resp, body := b.Submit("/dashboard/keys", "/dashboard/keys", map[string][]string{"name": {fmt.Sprintf("key %d", i)}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("create key on Pro: %d: %s", resp.StatusCode, body)
 		}
 	}

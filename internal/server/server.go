@@ -36,6 +36,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/jobs"
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/internal/onboarding"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retrieval/openai"
 	"github.com/cairn-dev/cairn/internal/retrieval/querycache"
@@ -191,8 +192,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s.web = web.New(web.Deps{
 		Config: cfg, APIReference: api.OpenAPI(), Log: log, Sessions: sessions, Auth: users, Workspaces: workspaces, Keys: s.keys, Devices: s.devices, Meter: meter,
 		Billing: bill, Retrieval: s.retrieval, Team: team.NewService(pool, cfg.Plans, s.outbox, cfg.BaseURL),
-		AuditLog: audit.NewLog(pool),
-		Account:  account.New(account.Deps{Pool: pool, Documents: s.retrieval, Subscriptions: bill, Outbox: s.outbox, BaseURL: cfg.BaseURL}),
+		AuditLog: audit.NewLog(pool), Onboarding: onboarding.NewService(pool),
+		Account: account.New(account.Deps{Pool: pool, Documents: s.retrieval, Subscriptions: bill, Outbox: s.outbox, BaseURL: cfg.BaseURL}),
 	})
 	s.web.Routes(e)
 

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -82,28 +81,22 @@ func NewChromeWith(tb testing.TB, timeout time.Duration, extra ...chromedp.ExecA
 	return tctx
 }
 
-// AcceptDialogs answers every JavaScript dialog (confirm, alert) of the tab with
-// OK until ctx ends, as a person clicking through a confirmation would. The
-// messages it saw are sent on the returned channel (buffered; extra ones dropped).
-func AcceptDialogs(tb testing.TB, ctx context.Context) <-chan string {
+// ConfirmInPage waits for the dashboard's confirmation dialog (a modal <dialog>
+// that app.js opens in place of window.confirm), returns its question, and
+// presses its action button, as a person agreeing would.
+func ConfirmInPage(tb testing.TB, ctx context.Context) string {
 	tb.Helper()
-	seen := make(chan string, 16)
-	dialogs := chromedp.Events(ctx, page.JavascriptDialogOpening)
-	go func() {
-		for ev, err := range dialogs {
-			if err != nil {
-				return
-			}
-			select {
-			case seen <- ev.Message:
-			default:
-			}
-			if _, err := chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: true}); err != nil {
-				return
-			}
-		}
-	}()
-	return seen
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(`dialog[open] [data-testid=confirm-ok]`))); err != nil {
+		tb.Fatalf("no confirmation dialog: %v", err)
+	}
+	msg, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`dialog[open] #confirm-message`)))
+	if err != nil {
+		tb.Fatalf("no confirmation dialog: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`dialog[open] [data-testid=confirm-ok]`))); err != nil {
+		tb.Fatalf("confirm: %v", err)
+	}
+	return msg
 }
 
 // PageErrors collects the tab's errors from now on: uncaught JavaScript exceptions

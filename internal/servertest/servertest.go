@@ -401,6 +401,17 @@ func (b *Browser) Submit(page, path string, form url.Values) (*http.Response, st
 	return b.Post(path, form)
 }
 
+// Follow loads the page a redirect (a POST's 303) sends the browser to, as a
+// browser would, and returns its status and body; any other response is returned
+// as it is.
+func (b *Browser) Follow(resp *http.Response, body string) (int, string) {
+	b.tb.Helper()
+	if resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		return resp.StatusCode, body
+	}
+	return b.Get(resp.Header.Get("Location"))
+}
+
 // SignUp creates an account through the sign-up form and stays logged in.
 func (b *Browser) SignUp(email, password string) {
 	b.tb.Helper()

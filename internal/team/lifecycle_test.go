@@ -360,7 +360,7 @@ func TestEveryListedActionIsAudited(t *testing.T) {
 	}
 	lb.LogIn(tm.owner.Email, servertest.Password)
 	// Keys, from the dashboard.
-	if resp, _ := tm.b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"audited key"}}); resp.StatusCode != 200 {
+	if resp, _ := tm.b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"audited key"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create key: %d", resp.StatusCode)
 	}
 	var keyID uuid.UUID

@@ -98,7 +98,7 @@ func TestDashboardChangesAreAuditedWithTheirActor(t *testing.T) {
 	acct := inst.NewAccount(t, plan.Pro)
 	b := inst.NewBrowser(t)
 	b.LogIn(acct.Email, servertest.Password)
-	if resp, page := b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"audited"}}); resp.StatusCode != http.StatusOK {
+	if resp, page := b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"audited"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create key: %d %.300s", resp.StatusCode, page)
 	}
 	var kind, ip, ua, target string

@@ -28,7 +28,7 @@ func (h *Handler) showActivate(c echo.Context) error {
 	}
 	req, err := h.Devices.Lookup(c.Request().Context(), code)
 	if e := apperr.As(err); e != nil {
-		return h.renderActivate(c, e.Code.Status(), views.Activate{Code: code, Error: e.Message})
+		return h.renderActivate(c, e.Code.Status(), views.Activate{Code: code, Error: e.Message, ErrorField: e.Field})
 	}
 	if err != nil {
 		return err

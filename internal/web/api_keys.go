@@ -19,9 +19,19 @@ import (
 // an expiry serves.
 const maxKeyLifetimeDays = 3650
 
-// showAPIKeys lists the workspace's keys.
+// showAPIKeys lists the workspace's keys, with the secret of one just made or
+// rolled the first time the page loads after it.
 func (h *Handler) showAPIKeys(c echo.Context) error {
-	return h.renderKeys(c, http.StatusOK, views.Keys{})
+	return h.renderKeys(c, http.StatusOK, views.Keys{New: h.takeNewKey(c)})
+}
+
+// revealNewKey sends the browser to the keys page, which shows the secret once:
+// reloading it never posts the form again.
+func (h *Handler) revealNewKey(c echo.Context, k *views.NewKey) error {
+	if err := h.stashNewKey(c, k); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard/keys")
 }
 
 // createAPIKey mints a key with the chosen scopes and expiry and shows it once.
@@ -46,13 +56,13 @@ func (h *Handler) createAPIKey(c echo.Context) error {
 		created, err = h.Keys.CreateWith(c.Request().Context(), ws.ID, &u.ID, spec)
 	}
 	if e := apperr.As(err); e != nil {
-		keep.Error = e.Message
+		keep.Error, keep.ErrorField = e.Message, e.Field
 		return h.renderKeys(c, e.Code.Status(), keep)
 	}
 	if err != nil {
 		return err
 	}
-	return h.renderKeys(c, http.StatusOK, views.Keys{New: newKeyView(created, nil)})
+	return h.revealNewKey(c, newKeyView(created, nil))
 }
 
 // rollAPIKey gives a key a new secret, shown once; the old one works for the
@@ -78,7 +88,7 @@ func (h *Handler) rollAPIKey(c echo.Context) error {
 		return err
 	}
 	until := time.Now().Add(grace)
-	return h.renderKeys(c, http.StatusOK, views.Keys{New: newKeyView(rolled, &until)})
+	return h.revealNewKey(c, newKeyView(rolled, &until))
 }
 
 // revokeAPIKey revokes one of the workspace's keys.
@@ -154,7 +164,11 @@ func (h *Handler) renderKeys(c echo.Context, status int, k views.Keys) error {
 		for _, p := range key.Previous {
 			row.Previous = append(row.Previous, p.Prefix+"… works until "+formatTime(&p.ValidUntil))
 		}
-		k.Keys = append(k.Keys, row)
+		if row.IsRevoked {
+			k.Revoked = append(k.Revoked, row)
+		} else {
+			k.Keys = append(k.Keys, row)
+		}
 	}
 	return render(c, status, views.KeysPage(h.shell(c, "API keys", "keys"), k))
 }

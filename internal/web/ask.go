@@ -36,7 +36,7 @@ func (h *Handler) askDocuments(c echo.Context) error {
 	ans, err := h.answer(c, question, nil)
 	if e := apperr.As(err); e != nil {
 		status = e.Code.Status()
-		d.AskError = h.failure(c, e)
+		d.AskError, d.ErrorField = h.failure(c, e), e.Field
 	} else if err != nil {
 		return err
 	} else {

@@ -42,7 +42,7 @@ func (h *Handler) showAudit(c echo.Context) error {
 	status := http.StatusOK
 	f, err := h.AuditLog.ParseFilter(ctx, ws.ID, qp)
 	if e := apperr.As(err); e != nil {
-		a.Error, status = e.Message, e.Code.Status()
+		a.Error, a.ErrorField, status = e.Message, e.Field, e.Code.Status()
 	} else if err != nil {
 		return err
 	} else {

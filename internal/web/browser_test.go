@@ -18,7 +18,6 @@ import (
 func TestBrowserSignUpKeyRevoke(t *testing.T) {
 	inst := servertest.Start(t, nil)
 	ctx := servertest.NewChrome(t, 90*time.Second)
-	dialogs := servertest.AcceptDialogs(t, ctx)
 
 	if err := chromedp.Do(ctx,
 		chromedp.Navigate(inst.URL+"/"),
@@ -99,24 +98,41 @@ func TestBrowserSignUpKeyRevoke(t *testing.T) {
 		t.Fatalf("GET /v1/me = %+v; want workspace %q on free, key %q with prefix %q", me, wsName, "Chrome on my laptop", key[:12])
 	}
 
-	// The revoke form asks for confirmation with window.confirm; AcceptDialogs
-	// clicks OK, as the person would.
+	// Reloading the page after the key was made shows no key and makes none.
+	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#key-name`))); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#new-key-secret, tr[data-key-id]').length`)); err != nil || n != 1 {
+		t.Fatalf("after a reload the page shows %d of (the secret, key rows), want just the one key's row (%v)", n, err)
+	}
+
+	// Revoking asks in the page first: Cancel leaves the key alone.
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(inst.URL+"/dashboard/keys"),
 		chromedp.Click(chromedp.CSS(`form[action$="/revoke"] button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dialog[open] [data-testid=confirm-cancel]`)),
+		chromedp.Click(chromedp.CSS(`dialog[open] [data-testid=confirm-cancel]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`dialog[open]`)),
+	); err != nil {
+		t.Fatalf("cancel the revocation: %v", err)
+	}
+	if resp := inst.Do(t, http.MethodGet, "/v1/me", key, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the key after a cancelled revocation: %d", resp.StatusCode)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[action$="/revoke"] button[type=submit]`))); err != nil {
+		t.Fatal(err)
+	}
+	if msg := servertest.ConfirmInPage(t, ctx); !strings.Contains(msg, "Revoke “Chrome on my laptop”?") {
+		t.Errorf("the revoke confirmation says %q", msg)
+	}
+	// The revoked key sits behind the "Revoked keys" toggle.
+	if err := chromedp.Do(ctx,
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=revoked-keys] summary`)),
+		chromedp.Click(chromedp.CSS(`[data-testid=revoked-keys] summary`)),
 		chromedp.WaitVisible(chromedp.CSS(`tr.is-revoked`)),
 	); err != nil {
 		t.Fatalf("revoke key: %v", err)
 	}
 	servertest.Shot(t, ctx, "06-key-revoked")
-	select {
-	case msg := <-dialogs:
-		if msg == "" {
-			t.Errorf("the revoke confirmation had no message")
-		}
-	default:
-		t.Errorf("revoking did not ask for confirmation")
-	}
 
 	resp = inst.Do(t, http.MethodGet, "/v1/me", key, "")
 	body = servertest.ReadBody(t, resp)

@@ -37,7 +37,7 @@ func (h *Handler) searchDocuments(c echo.Context) error {
 			})
 		}
 		if e := apperr.As(err); e != nil {
-			d.Error = h.failure(c, e)
+			d.Error, d.ErrorField = h.failure(c, e), e.Field
 		} else if err != nil {
 			return err
 		}

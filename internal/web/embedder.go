@@ -47,10 +47,7 @@ func (h *Handler) saveEmbedder(c echo.Context) error {
 		}
 		// Keep what was typed, except the key.
 		v.Provider, v.BaseURL, v.EndpointModel, v.Dimensions = string(choice.Provider), choice.BaseURL, choice.Model, choice.Dimensions
-		v.Error = e.Message
-		if e.Field != "" {
-			v.Error = e.Field + " " + e.Message
-		}
+		v.Error, v.ErrorField = e.Message, e.Field
 		status := http.StatusUnprocessableEntity
 		if e.Code == apperr.Forbidden {
 			status = http.StatusForbidden

@@ -42,6 +42,9 @@ func runFormCases(t *testing.T, b *servertest.Browser, page, path string, cases 
 			if resp.StatusCode != tc.status {
 				t.Fatalf("POST %s: status %d, want %d; body:\n%s", path, resp.StatusCode, tc.status, body)
 			}
+			if resp.StatusCode == http.StatusSeeOther {
+				_, body = b.Follow(resp, body) // what it says, it says on the page it sends to
+			}
 			if !strings.Contains(body, tc.want) {
 				t.Fatalf("POST %s: page does not say %q:\n%s", path, tc.want, body)
 			}
@@ -171,8 +174,8 @@ func TestKeyCreationBadInputs(t *testing.T) {
 		{"ControlCharacters", url.Values{"name": {"a\x07b"}}, "", 400, "must be printable text"},
 		{"MissingCSRF", url.Values{"name": {"ok"}}, "none", 403, csrfMessage},
 		{"WrongCSRF", url.Values{"name": {"ok"}}, "nope", 403, csrfMessage},
-		{"First", url.Values{"name": {"one"}}, "", 200, "Copy it now"},
-		{"Second", url.Values{"name": {"two"}}, "", 200, "Copy it now"},
+		{"First", url.Values{"name": {"one"}}, "", 303, "Copy it now"},
+		{"Second", url.Values{"name": {"two"}}, "", 303, "Copy it now"},
 		{"OverFreeCap", url.Values{"name": {"three"}}, "", 403, "The Free plan allows 2 active API keys"},
 	})
 	t.Run("NoKeyShownAfterwards", func(t *testing.T) {

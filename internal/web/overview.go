@@ -34,5 +34,35 @@ func (h *Handler) showOverview(c echo.Context) error {
 		Documents:     sum.DocumentsUsed,
 		DocumentLimit: plan.Format(sum.DocumentsLimit),
 	}
-	return render(c, http.StatusOK, views.OverviewPage(h.shell(c, "Overview", "overview"), o))
+	s := h.shell(c, "Overview", "overview")
+	// The checklist is for those who can act on it: creating keys needs a member.
+	if s.Allowed["POST /dashboard/keys"] {
+		pr, err := h.Onboarding.Progress(c.Request().Context(), ws.ID)
+		if err != nil {
+			return err
+		}
+		steps := []views.OnboardingStep{
+			{ID: "connect", Title: "Connect the extension or create an API key", Done: len(keys) > 0},
+			{ID: "save", Title: "Save a first page", Done: sum.DocumentsUsed > 0},
+			{ID: "search", Title: "Run a first search", Done: pr.Searched},
+		}
+		if !pr.Dismissed && views.StepsDone(steps) < len(steps) {
+			o.Steps = steps
+		}
+	}
+	return render(c, http.StatusOK, views.OverviewPage(s, o))
+}
+
+// dismissOnboarding hides the Overview's checklist for the whole workspace.
+func (h *Handler) dismissOnboarding(c echo.Context) error {
+	if err := h.Onboarding.Dismiss(c.Request().Context(), currentWorkspace(c).ID, currentUser(c).ID); err != nil {
+		return err
+	}
+	h.flash(c, "Checklist hidden. The API reference and the extension's instructions stay linked in the sidebar.")
+	return c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// showExtension explains how to install the browser extension and connect it.
+func (h *Handler) showExtension(c echo.Context) error {
+	return render(c, http.StatusOK, views.ExtensionPage(h.shell(c, "Browser extension", "extension"), h.Config.BaseURL))
 }

@@ -35,6 +35,8 @@ func (h *Handler) Routes(e *echo.Echo) {
 
 	dash := pub.Group("/dashboard")
 	dash.GET("", h.showOverview)
+	dash.POST("/onboarding/dismiss", h.dismissOnboarding)
+	dash.GET("/extension", h.showExtension)
 	dash.GET("/keys", h.showAPIKeys)
 	dash.POST("/keys", h.createAPIKey)
 	dash.POST("/keys/:id/revoke", h.revokeAPIKey)

@@ -28,12 +28,24 @@ func TestDatabaseHoldsNoPlainSecrets(t *testing.T) {
 	if resp, body := b.Submit("/login", "/login", url.Values{"email": {"ada@example.com"}, "password": {password}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
 	}
-	_, page := b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"laptop"}})
+	// The new key waits in the session for the page after the redirect: the
+	// database must not hold it in plain text even then.
+	resp, page := b.Submit("/dashboard/keys", "/dashboard/keys", url.Values{"name": {"laptop"}})
+	waiting := dumpTables(t, inst.DatabaseURL)
+	_, page = b.Follow(resp, page)
 	key := servertest.KeyRe.FindString(page)
 	if key == "" {
 		t.Fatalf("no key on the page")
 	}
-	resp := inst.Do(t, http.MethodGet, "/v1/me", key, "")
+	if !strings.Contains(waiting, hex.EncodeToString([]byte("reveal"))) {
+		t.Fatalf("the dump taken before the redirect was followed has no waiting key: it proves nothing")
+	}
+	for _, form := range []string{key[len("ck_live_"):], hex.EncodeToString([]byte(key[len("ck_live_"):]))} {
+		if strings.Contains(waiting, form) {
+			t.Errorf("the database holds the new key in plain text while it waits to be shown")
+		}
+	}
+	resp = inst.Do(t, http.MethodGet, "/v1/me", key, "")
 	resp.Body.Close()
 	inst.Stop() // flushes last-used times, so every table holds what it will
 

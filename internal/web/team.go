@@ -132,6 +132,9 @@ func (h *Handler) teamError(c echo.Context, err error, t views.Team) error {
 		return err
 	}
 	t.Error = e.Message
+	if c.Path() == "/dashboard/team/invitations" {
+		t.ErrorField = e.Field
+	}
 	return h.renderTeam(c, e.Code.Status(), t)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/cairn-dev/cairn/internal/config"
 	"github.com/cairn-dev/cairn/internal/device"
 	"github.com/cairn-dev/cairn/internal/metering"
+	"github.com/cairn-dev/cairn/internal/onboarding"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/team"
 	"github.com/cairn-dev/cairn/internal/workspace"
@@ -40,6 +41,7 @@ type Deps struct {
 	Team         *team.Service
 	AuditLog     *audit.Log
 	Account      *account.Service
+	Onboarding   *onboarding.Service
 }
 
 // Handler holds the dashboard's handlers.

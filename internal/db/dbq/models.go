@@ -168,6 +168,12 @@ type Membership struct {
 	SuspendedAt *time.Time
 }
 
+type OnboardingDismissal struct {
+	WorkspaceID uuid.UUID
+	DismissedBy *uuid.UUID
+	DismissedAt time.Time
+}
+
 type QuotaCounter struct {
 	WorkspaceID uuid.UUID
 	Period      time.Time

@@ -1,0 +1,24 @@
+package views
+
+import (
+	"slices"
+
+	"github.com/a-h/templ"
+)
+
+// Invalid returns the attributes of form field name when it is the one at fault
+// (errField names it): aria-invalid, aria-describedby naming the element that
+// holds the message (msgID), and autofocus, so the browser puts the cursor in it
+// with or without JavaScript. Any other field gets no attributes.
+func Invalid(errField, name, msgID string) templ.Attributes {
+	if errField == "" || errField != name {
+		return templ.Attributes{}
+	}
+	return templ.Attributes{"aria-invalid": "true", "aria-describedby": msgID, "autofocus": true}
+}
+
+// OnField reports whether the error belongs to one of a form's fields, and so is
+// shown beside it rather than above the form.
+func OnField(errField string, fields ...string) bool {
+	return errField != "" && slices.Contains(fields, errField)
+}
