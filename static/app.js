@@ -62,10 +62,23 @@ document.addEventListener("click", function (ev) {
 
 // form[data-confirm] asks in the page before it is sent: a modal <dialog> (focus
 // stays inside it, Escape cancels) with the question, Cancel and the action
-// (data-confirm-action, else the form's button); Cancel has the focus. Without JavaScript the form is
-// sent at once, as a plain form.
+// (data-confirm-action, else the form's button); Cancel has the focus. Without
+// JavaScript the form is sent at once, as a plain form.
 (function () {
   var dialog, message, ok, pending;
+  function finish(confirmed) {
+    var p = pending;
+    pending = null;
+    if (dialog.open) dialog.close();
+    if (!p) return;
+    if (confirmed) {
+      p.form.setAttribute("data-confirmed", "true");
+      if (p.form.requestSubmit) p.form.requestSubmit(p.submitter || undefined);
+      else p.form.submit();
+    } else if (p.submitter) {
+      p.submitter.focus();
+    }
+  }
   function build() {
     dialog = document.createElement("dialog");
     dialog.className = "confirm";
@@ -80,28 +93,20 @@ document.addEventListener("click", function (ev) {
     cancel.className = "btn secondary";
     cancel.textContent = "Cancel";
     cancel.setAttribute("data-testid", "confirm-cancel");
-    cancel.addEventListener("click", function () { dialog.close("cancel"); });
+    cancel.addEventListener("click", function () { finish(false); });
     ok = document.createElement("button");
     ok.type = "button";
     ok.className = "btn danger";
     ok.setAttribute("data-testid", "confirm-ok");
-    ok.addEventListener("click", function () { dialog.close("ok"); });
+    ok.addEventListener("click", function () { finish(true); });
     row.appendChild(cancel);
     row.appendChild(ok);
     dialog.appendChild(message);
     dialog.appendChild(row);
-    dialog.addEventListener("close", function () {
-      var p = pending;
-      pending = null;
-      if (!p) return;
-      if (dialog.returnValue === "ok") {
-        p.form.setAttribute("data-confirmed", "true");
-        if (p.form.requestSubmit) p.form.requestSubmit(p.submitter || undefined);
-        else p.form.submit();
-      } else if (p.submitter) {
-        p.submitter.focus();
-      }
-    });
+    // Escape cancels. The outcome is handled here and in the buttons, at once,
+    // not in the "close" event, which comes later: a form confirmed right after
+    // another was cancelled must not be taken for the cancelled one.
+    dialog.addEventListener("cancel", function (ev) { ev.preventDefault(); finish(false); });
     document.body.appendChild(dialog);
   }
   document.addEventListener("submit", function (ev) {
@@ -122,7 +127,6 @@ document.addEventListener("click", function (ev) {
     pending = { form: form, submitter: submitter };
     message.textContent = msg;
     ok.textContent = form.getAttribute("data-confirm-action") || (submitter ? submitter.textContent.trim() : "Confirm");
-    dialog.returnValue = "";
     dialog.showModal();
     // Cancel takes the focus: a second Enter must not do what cannot be undone.
     dialog.querySelector("[data-testid=confirm-cancel]").focus();

@@ -89,6 +89,31 @@ func TestEveryPageFitsAndIsAccessible(t *testing.T) {
 	}
 	servertest.LogInChrome(t, ctx, inst.URL, full.Email, servertest.Password)
 	check(t, "full")
+
+	// States a page reaches only by acting in it: a new key's panel, and the
+	// confirmation dialog open over the keys page.
+	t.Run("full/dashboard/keys#new-key", func(t *testing.T) {
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(1280, 900),
+			chromedp.Navigate(inst.URL+"/dashboard/keys"),
+			chromedp.SendKeys(chromedp.CSS(`#key-name`), "Phone"),
+			chromedp.Click(chromedp.CSS(`form[action="/dashboard/keys"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#new-key`)),
+		); err != nil {
+			t.Fatalf("create a key: %v", err)
+		}
+		checkWidths(t, ctx, "full_dashboard_keys_new-key")
+	})
+	t.Run("full/dashboard/keys#confirm", func(t *testing.T) {
+		if err := chromedp.Do(ctx,
+			chromedp.EmulateViewport(1280, 900),
+			chromedp.Click(chromedp.CSS(`form[action$="/revoke"] button[type=submit]`)),
+			chromedp.WaitVisible(chromedp.CSS(`dialog[open]`)),
+		); err != nil {
+			t.Fatalf("open the confirmation: %v", err)
+		}
+		checkWidths(t, ctx, "full_dashboard_keys_confirm")
+	})
 }
 
 // checkPage loads addr and, at each width, measures the page and runs axe-core.
@@ -97,8 +122,15 @@ func checkPage(t *testing.T, ctx context.Context, who, addr string) {
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900), chromedp.Navigate(addr), chromedp.WaitReady(chromedp.CSS(`body`))); err != nil {
 		t.Fatalf("open %s: %v", addr, err)
 	}
-	servertest.InjectAxe(t, ctx)
 	path := addr[strings.Index(addr[len("http://"):], "/")+len("http://"):]
+	checkWidths(t, ctx, who+strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(path))
+}
+
+// checkWidths measures the page as it is now at each width and runs axe-core on
+// it; name names its screenshots.
+func checkWidths(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	servertest.InjectAxe(t, ctx)
 	for _, w := range widths {
 		// Two animation frames: the page's resize observers (app.js) have run.
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(w, 800),
@@ -116,7 +148,7 @@ func checkPage(t *testing.T, ctx context.Context, who, addr string) {
 		for _, v := range servertest.Axe(t, ctx, "serious", "critical") {
 			t.Errorf("at %d px: %s", w, v)
 		}
-		servertest.Shot(t, ctx, fmt.Sprintf("pages-%s%s-%d", who, strings.NewReplacer("/", "_", "?", "_", "=", "_").Replace(path), w))
+		servertest.Shot(t, ctx, fmt.Sprintf("pages-%s-%d", name, w))
 	}
 }
 
