@@ -60,6 +60,7 @@ type Config struct {
 	Pinecone  Pinecone
 	Retrieval Retrieval
 	Stripe    Stripe
+	Tracing   Tracing
 
 	Plans plan.Table
 }
@@ -91,6 +92,21 @@ type Retrieval struct {
 	// own embedding endpoints be on loopback or private addresses.
 	CustomEmbedderAllowPrivate bool
 }
+
+// Tracing configures OpenTelemetry traces, sent over OTLP/HTTP (protobuf); an
+// empty Endpoint turns tracing off. The standard OTEL_* variables set it.
+type Tracing struct {
+	// Endpoint is where spans are POSTed: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is,
+	// or OTEL_EXPORTER_OTLP_ENDPOINT with /v1/traces added.
+	Endpoint string
+	// Headers go with every export (OTEL_EXPORTER_OTLP_HEADERS, "k=v,k2=v2"): often
+	// the vendor's API key, so a secret.
+	Headers     map[string]string
+	ServiceName string
+}
+
+// Enabled reports whether spans are exported.
+func (t Tracing) Enabled() bool { return t.Endpoint != "" }
 
 // Stripe configures billing; an empty SecretKey turns billing off.
 type Stripe struct {
@@ -126,7 +142,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/cairn?sslmode=dis
 var secrets = map[string]bool{
 	"DATABASE_URL": true, "DATABASE_DIRECT_URL": true, "ADMIN_TOKEN": true, "REDIS_URL": true, "SMTP_URL": true,
 	"OPENAI_API_KEY": true, "PINECONE_API_KEY": true, "ENCRYPTION_KEY": true, "ENCRYPTION_KEY_PREVIOUS": true,
-	"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true,
+	"STRIPE_SECRET_KEY": true, "STRIPE_WEBHOOK_SECRET": true, "OTEL_EXPORTER_OTLP_HEADERS": true,
 }
 
 // Load reads the configuration through getenv and validates it. environ lists
@@ -183,6 +199,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 			APIBase:         get("STRIPE_API_BASE", ""),
 		},
 	}
+	c.Tracing = tracing(get, &problems)
 	if c.MetricsAddr == "off" {
 		c.MetricsAddr = ""
 	}
@@ -346,4 +363,52 @@ func Variables() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// tracing reads the standard OpenTelemetry exporter variables Cairn supports. All
+// are read whatever their values, so Variables lists them.
+func tracing(get func(name, def string) string, problems *[]error) Tracing {
+	t := Tracing{ServiceName: get("OTEL_SERVICE_NAME", "cairn")}
+	disabled := get("OTEL_SDK_DISABLED", "false") == "true"
+	traces, base := get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""), get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	protocols := map[string]string{}
+	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		protocols[v] = get(v, "http/protobuf")
+	}
+	headers := get("OTEL_EXPORTER_OTLP_HEADERS", "")
+	name := "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	switch {
+	case disabled:
+		return t
+	case traces != "":
+		t.Endpoint = traces
+	case base != "":
+		name = "OTEL_EXPORTER_OTLP_ENDPOINT"
+		t.Endpoint = strings.TrimRight(base, "/") + "/v1/traces"
+	default:
+		return t
+	}
+	if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		*problems = append(*problems, fmt.Errorf("%s: want an http(s) URL", name))
+	}
+	for v, p := range protocols {
+		if p != "http/protobuf" {
+			*problems = append(*problems, fmt.Errorf("%s: %q is not supported; Cairn exports over http/protobuf", v, p))
+		}
+	}
+	if headers != "" {
+		t.Headers = map[string]string{}
+		for _, kv := range strings.Split(headers, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			k = strings.TrimSpace(k)
+			uv, err := url.QueryUnescape(strings.TrimSpace(v))
+			if !ok || k == "" || err != nil {
+				// The value may be an API key: never quote it.
+				*problems = append(*problems, errors.New("OTEL_EXPORTER_OTLP_HEADERS: want key=value pairs separated by commas"))
+				break
+			}
+			t.Headers[k] = uv
+		}
+	}
+	return t
 }

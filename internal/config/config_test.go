@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,9 @@ func TestLoadProblems(t *testing.T) {
 		{"BaseURLNotHTTP", map[string]string{"BASE_URL": "localhost:8080"}, []string{"BASE_URL"}},
 		{"ListenAddrNoPort", map[string]string{"LISTEN_ADDR": "8080"}, []string{"LISTEN_ADDR"}},
 		{"MetricsAddrNoPort", map[string]string{"METRICS_ADDR": "9090"}, []string{"METRICS_ADDR"}},
+		{"OTLPEndpointNotHTTP", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"}, []string{"OTEL_EXPORTER_OTLP_ENDPOINT"}},
+		{"OTLPOverGRPC", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, []string{"OTEL_EXPORTER_OTLP_PROTOCOL"}},
+		{"OTLPHeadersMalformed", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_HEADERS": "x-api-key"}, []string{"OTEL_EXPORTER_OTLP_HEADERS"}},
 		{"RedisURL", map[string]string{"REDIS_URL": "http://redis"}, []string{"REDIS_URL"}},
 		{"SMTPURL", map[string]string{"SMTP_URL": "mail.example.com"}, []string{"SMTP_URL"}},
 		{"OpenAIBaseURL", map[string]string{"OPENAI_BASE_URL": "ftp://x"}, []string{"OPENAI_BASE_URL"}},
@@ -249,5 +253,30 @@ func TestMigrateAndSchemaWait(t *testing.T) {
 	}
 	if _, err := load(map[string]string{"MIGRATE": "no"}); err == nil || !strings.Contains(err.Error(), "MIGRATE") {
 		t.Fatalf("MIGRATE=no: %v, want a problem naming MIGRATE", err)
+	}
+}
+
+func TestTracingVariables(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want Tracing
+	}{
+		{"Off", nil, Tracing{ServiceName: "cairn"}},
+		{"Endpoint", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://api.honeycomb.io/", "OTEL_EXPORTER_OTLP_HEADERS": "x-honeycomb-team=abc%3D,x-b=2", "OTEL_SERVICE_NAME": "cairn-eu"},
+			Tracing{Endpoint: "https://api.honeycomb.io/v1/traces", Headers: map[string]string{"x-honeycomb-team": "abc=", "x-b": "2"}, ServiceName: "cairn-eu"}},
+		{"TracesEndpointAsItIs", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://b:4318/custom"},
+			Tracing{Endpoint: "http://b:4318/custom", ServiceName: "cairn"}},
+		{"SDKDisabled", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://a:4318", "OTEL_SDK_DISABLED": "true"}, Tracing{ServiceName: "cairn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(c.Tracing, tc.want) {
+				t.Fatalf("Tracing = %+v, want %+v", c.Tracing, tc.want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairn-dev/cairn/internal/reqctx"
 )
@@ -56,14 +57,18 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			if path == "" {
 				path = "(no route)"
 			}
-			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request",
-				slog.String("request_id", reqctx.RequestID(c)),
+			attrs := []slog.Attr{slog.String("request_id", reqctx.RequestID(c))}
+			if sc := trace.SpanContextFromContext(c.Request().Context()); sc.IsValid() {
+				// The line and the trace find each other.
+				attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+			}
+			log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", append(attrs,
 				slog.String("method", c.Request().Method),
 				slog.String("route", path),
 				slog.Int("status", c.Response().Status),
 				slog.Int64("bytes", c.Response().Size),
 				slog.Duration("latency", time.Since(start)),
-			)
+			)...)
 			return nil
 		}
 	}

@@ -31,12 +31,13 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.http.Begin()
 		var span trace.Span
 		if s.tel.Tracing() {
-			ctx := telemetry.Extract(req.Context(), req.Header)
+			id := reqctx.RequestID(c)
+			ctx := telemetry.WithRequestID(telemetry.Extract(req.Context(), req.Header), id)
 			ctx, span = s.tel.Tracer().Start(ctx, method, trace.WithSpanKind(trace.SpanKindServer),
 				trace.WithAttributes(
 					attribute.String("http.request.method", method),
 					attribute.String("url.path", req.URL.Path),
-					attribute.String("request_id", reqctx.RequestID(c)),
+					attribute.String("request_id", id),
 				))
 			c.SetRequest(req.WithContext(ctx))
 			// The caller learns the trace its request joined.

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cairn-dev/cairn/internal/account"
 	"github.com/cairn-dev/cairn/internal/api"
@@ -76,8 +77,10 @@ type Server struct {
 	// closers run after the workers stop, before the pool closes.
 	closers []func()
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	started time.Time
+	// stopTracing sends the spans still batched; nil when tracing is off.
+	stopTracing func()
+	wg          sync.WaitGroup
+	started     time.Time
 
 	// draining is set when the replica is told to stop: /readyz answers 503 and
 	// every response closes its connection, so load balancers move away before the
@@ -93,7 +96,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 	s := &Server{cfg: cfg, log: log, started: time.Now(), cpu: telemetry.NewCPU()}
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.tel = telemetry.New(s.registry, nil)
+	tp, err := telemetry.NewTracerProvider(cfg.Tracing)
+	if err != nil {
+		return nil, err
+	}
+	var provider trace.TracerProvider // nil: no tracing, and no cost
+	if tp != nil {
+		provider = tp
+		s.stopTracing = func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				log.Warn("tracing: spans not sent at shutdown", "err", err)
+			}
+		}
+	}
+	s.tel = telemetry.New(s.registry, provider)
 	s.http = s.tel.NewHTTP()
 	pool, err := OpenDatabase(ctx, cfg, log, db.WithTracer(s.tel.PgxTracer()))
 	if err != nil {
@@ -259,6 +277,9 @@ func (s *Server) Close() {
 		c()
 	}
 	s.pool.Close()
+	if s.stopTracing != nil {
+		s.stopTracing()
+	}
 }
 
 // ListenAndServe serves on cfg.ListenAddr until ctx ends, then drains: see Serve.

@@ -33,8 +33,8 @@ func (p pgxTracer) start(ctx context.Context, name string, attrs ...attribute.Ke
 	if !p.t.Tracing() {
 		return ctx
 	}
-	ctx, _ = p.t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(append(attrs, attribute.String("db.system", "postgresql"))...))
+	attrs = requestIDAttr(ctx, append(attrs, attribute.String("db.system", "postgresql")))
+	ctx, _ = p.t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return ctx
 }
 

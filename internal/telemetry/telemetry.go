@@ -99,18 +99,25 @@ func (t *Telemetry) Call(ctx context.Context, dep, op string, attrs ...attribute
 		return ctx, func(error) {}
 	}
 	start := time.Now()
-	ctx, span := t.tracer.Start(ctx, dep+" "+op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(append(attrs, attribute.String("peer.service", dep))...))
+	var span trace.Span
+	if t.tracing {
+		attrs = requestIDAttr(ctx, append(attrs, attribute.String("peer.service", dep)))
+		ctx, span = t.tracer.Start(ctx, dep+" "+op, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	}
 	return ctx, func(err error) {
 		outcome := OutcomeOK
 		if err != nil && !canceled(ctx, err) {
 			outcome = OutcomeError
-			span.SetStatus(codes.Error, errorText(err))
 			t.Fail(dep, err)
 		}
 		t.calls.WithLabelValues(dep, op, outcome).Inc()
 		t.callSeconds.WithLabelValues(dep, op).Observe(time.Since(start).Seconds())
-		span.End()
+		if span != nil {
+			if outcome == OutcomeError {
+				span.SetStatus(codes.Error, errorText(err))
+			}
+			span.End()
+		}
 	}
 }
 

@@ -71,6 +71,8 @@ type Request struct {
 	Model      string
 	Messages   []Message
 	Stream     bool
+	// Traceparent is the W3C trace context the request carried.
+	Traceparent string
 }
 
 // Failure is an error answer the server gives instead of serving a request.
@@ -217,7 +219,7 @@ func (s *Server) embeddings(w http.ResponseWriter, r *http.Request) {
 		}
 		inputs = []string{one}
 	}
-	s.record(Request{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"),
+	s.record(Request{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Traceparent: r.Header.Get("Traceparent"),
 		Inputs: inputs, Dimensions: req.Dimensions, Model: req.Model})
 	if req.Model == "" {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "you must provide a model parameter")
@@ -272,7 +274,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "We could not parse the JSON body of your request.")
 		return
 	}
-	s.record(Request{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"),
+	s.record(Request{Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Traceparent: r.Header.Get("Traceparent"),
 		Model: req.Model, Messages: req.Messages, Stream: req.Stream})
 	if req.Model == "" || len(req.Messages) == 0 {
 		writeError(w, http.StatusBadRequest, "invalid_request_error", "", "'messages' and 'model' are required")
