@@ -35,7 +35,10 @@ func startServer(ctx context.Context, bin, dbServer, planName string, env ...str
 		return nil, err
 	}
 	base := "http://" + addr
-	env = append(append(cleanEnv(), "DATABASE_URL="+db.WithDatabase(dbServer, name), "LISTEN_ADDR="+addr, "BASE_URL="+base), env...)
+	// Each replica its own metrics port: -metered runs two, and the default
+	// (127.0.0.1:9090) may be taken by anything else on the machine.
+	env = append(append(cleanEnv(), "DATABASE_URL="+db.WithDatabase(dbServer, name), "LISTEN_ADDR="+addr, "BASE_URL="+base,
+		"METRICS_ADDR=127.0.0.1:0"), env...)
 	var serverErr bytes.Buffer
 	cmd := exec.Command(bin, "serve")
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, nil, &serverErr // access logs go to /dev/null
