@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/cairn-dev/cairn/internal/telemetry"
 )
@@ -105,5 +106,19 @@ func TestCanceledCallsAreNotFailures(t *testing.T) {
 	end(ctx.Err())
 	if f, ok := tel.LastFailure(telemetry.Pinecone); ok {
 		t.Fatalf("a caller going away was kept as Pinecone's failure: %+v", f)
+	}
+}
+
+func TestOutgoingGRPCCarriesTheTrace(t *testing.T) {
+	tel := telemetry.New(prometheus.NewRegistry(), sdktrace.NewTracerProvider())
+	ctx, span := tel.Tracer().Start(context.Background(), "request")
+	defer span.End()
+	md, _ := metadata.FromOutgoingContext(telemetry.OutgoingGRPC(ctx))
+	if got := md.Get("traceparent"); len(got) != 1 || !strings.Contains(got[0], span.SpanContext().TraceID().String()) {
+		t.Fatalf("gRPC metadata traceparent %v, want trace %s", got, span.SpanContext().TraceID())
+	}
+	md, _ = metadata.FromOutgoingContext(telemetry.OutgoingGRPC(context.Background()))
+	if len(md.Get("traceparent")) != 0 {
+		t.Fatalf("a context without a span sent traceparent %v", md.Get("traceparent"))
 	}
 }

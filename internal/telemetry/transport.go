@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc/metadata"
 )
 
 // propagator carries W3C trace context (traceparent, tracestate) in HTTP headers.
@@ -68,4 +69,17 @@ func pathPattern(p string) string {
 		}
 	}
 	return strings.Join(segs, "/")
+}
+
+// OutgoingGRPC adds the trace context of ctx to the gRPC metadata that calls made
+// with the returned context send (Pinecone's data plane is gRPC).
+func OutgoingGRPC(ctx context.Context) context.Context {
+	h := http.Header{}
+	Inject(ctx, h)
+	for _, k := range []string{"traceparent", "tracestate"} {
+		if v := h.Get(k); v != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, k, v)
+		}
+	}
+	return ctx
 }

@@ -97,7 +97,7 @@ func (x *Index) Close() error { return x.conn.Close() }
 // whether it answers (health reports).
 func (x *Index) Ping(ctx context.Context) error {
 	ctx, end := x.tel.Call(ctx, telemetry.Pinecone, "describe index")
-	_, err := x.conn.DescribeIndexStats(ctx)
+	_, err := x.conn.DescribeIndexStats(telemetry.OutgoingGRPC(ctx))
 	end(err)
 	return err
 }
@@ -345,7 +345,7 @@ func clause(key string, vs []any) map[string]any {
 // vector index that refuses or fails is a dependency that is down.
 func (x *Index) do(ctx context.Context, op string, call func(ctx context.Context) error) error {
 	ctx, end := x.tel.Call(ctx, telemetry.Pinecone, op)
-	err := x.policy.Do(ctx, call, func(err error) (bool, time.Duration) {
+	err := x.policy.Do(telemetry.OutgoingGRPC(ctx), call, func(err error) (bool, time.Duration) {
 		switch status.Code(err) {
 		case codes.Unavailable, codes.ResourceExhausted, codes.Aborted, codes.DeadlineExceeded, codes.Internal:
 			return true, 0
