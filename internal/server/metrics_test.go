@@ -31,6 +31,8 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 			servertest.ReadBody(t, inst.Do(t, "GET", "/v1/me", acct.Key, ""))
 		}
 		servertest.ReadBody(t, inst.Do(t, "GET", "/v1/documents/raw-id-never-a-label", acct.Key, ""))
+		servertest.ReadBody(t, inst.Do(t, "GET", "/no-such-page-raw-path", "", ""))
+		servertest.ReadBody(t, inst.Do(t, "GET", "/v1/no-such-route-raw-path", acct.Key, ""))
 		servertest.ReadBody(t, inst.Do(t, "POST", "/v1/search", acct.Key, `{"query":"anything"}`))
 		after := inst.Scrape(t)
 		if got, want := after.Value("cairn_http_requests_total", me)-before.Value("cairn_http_requests_total", me), 3.0; got != want {
@@ -42,7 +44,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 		if got := after.Value("cairn_http_requests_total", map[string]string{"route": "/v1/documents/:id", "status": "404"}); got != 1 {
 			t.Errorf("GET /v1/documents/:id 404 counted %v times, want 1", got)
 		}
-		if raw := inst.Metrics(t); strings.Contains(raw, "raw-id-never-a-label") {
+		if raw := inst.Metrics(t); strings.Contains(raw, "raw-id-never-a-label") || strings.Contains(raw, "raw-path") {
 			t.Errorf("a raw path became a label")
 		}
 		if got := after.Value("cairn_quota_decisions_total", map[string]string{"plan": "free", "decision": "allowed"}); got != 1 {
