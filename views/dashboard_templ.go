@@ -1770,7 +1770,7 @@ func ExtensionPage(s Shell, baseURL string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 151, ", and searches and answers from them in its popup.</p></div></div><div class=\"card\"><ol class=\"steps\"><li><h2>Install it</h2><p>Install the extension your Cairn server's administrator gives you: from your browser's extension store, or as a file they send you.</p><p class=\"small\">Trying it from Cairn's source code? Load its <code>extension</code> folder unpacked: in Chrome or Edge open <code>chrome://extensions</code>, turn on <em>Developer mode</em> and choose <em>Load unpacked</em>; in Firefox open <code>about:debugging</code>, then <em>This Firefox</em> and <em>Load Temporary Add-on…</em> and pick its <code>manifest.json</code>.</p></li><li><h2>Point it at this server</h2><p>An extension packed for this server knows its address already. Otherwise, in the extension's <em>Options</em>, set the server to:</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 151, ", and searches and answers from them in its popup.</p></div></div><div class=\"card\"><ol class=\"steps\"><li><h2>Install it</h2><p>If your administrator published Cairn in your browser's extension store, install it from there. Otherwise download it, made for this server:</p><p><a class=\"btn\" href=\"/dashboard/extension/download\" download data-testid=\"extension-download\">Download the extension (zip)</a></p><p class=\"small\">In Chrome or Edge, unzip it, open <code>chrome://extensions</code>, turn on <em>Developer mode</em>, choose <em>Load unpacked</em> and pick the folder. In Firefox, open <code>about:debugging</code>, then <em>This Firefox</em>, <em>Load Temporary Add-on…</em> and pick the zip (it stays until Firefox restarts).</p></li><li><h2>Point it at this server</h2><p>The downloaded extension knows this server's address already. One from a store asks for it in its <em>Options</em>:</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1785,7 +1785,7 @@ func ExtensionPage(s Shell, baseURL string) templ.Component {
 			var templ_7745c5c3_Var84 string
 			templ_7745c5c3_Var84, templ_7745c5c3_Err = templ.JoinStringErrs(baseURL)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/dashboard.templ`, Line: 359, Col: 145}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/dashboard.templ`, Line: 360, Col: 145}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var84))
 			if templ_7745c5c3_Err != nil {

@@ -56,10 +56,3 @@ func TestRefusesABadBaseURL(t *testing.T) {
 		}
 	}
 }
-
-func TestRefusesAManifestNamingAMissingFile(t *testing.T) {
-	files := map[string][]byte{"manifest.json": []byte(`{"manifest_version":3,"action":{"default_popup":"nope.html"}}`)}
-	if err := checkManifest(files); err == nil || !strings.Contains(err.Error(), "nope.html") {
-		t.Fatalf("checkManifest = %v", err)
-	}
-}

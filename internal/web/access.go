@@ -52,8 +52,9 @@ var routeAccess = map[string]string{
 	"GET /activate":  signedIn,
 	"POST /activate": signedIn,
 
-	"GET /dashboard":           workspace.RoleViewer,
-	"GET /dashboard/extension": workspace.RoleViewer,
+	"GET /dashboard":                    workspace.RoleViewer,
+	"GET /dashboard/extension":          workspace.RoleViewer,
+	"GET /dashboard/extension/download": workspace.RoleViewer,
 	// The checklist is shown to those who can follow it (members and up).
 	"POST /dashboard/onboarding/dismiss": workspace.RoleMember,
 	"GET /dashboard/keys":                workspace.RoleMember,

@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"archive/zip"
+	"io/fs"
 	"net/http"
 	"regexp"
 	"strings"
@@ -121,7 +123,8 @@ func TestOnboardingDismissed(t *testing.T) {
 	}
 }
 
-// TestExtensionPage explains the extension with this server's address to copy.
+// TestExtensionPage explains the extension with this server's address to copy,
+// and offers the extension packed for this server.
 func TestExtensionPage(t *testing.T) {
 	inst := servertest.Start(t, nil)
 	acct := inst.NewAccount(t, plan.Free)
@@ -131,9 +134,34 @@ func TestExtensionPage(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d", status)
 	}
-	for _, want := range []string{`id="server-address"`, `data-copy="server-address"`, `href="/activate"`, "Sign in with your Cairn account", `aria-current="page">Browser extension`} {
+	for _, want := range []string{`id="server-address"`, `data-copy="server-address"`, `href="/activate"`, "Sign in with your Cairn account", `aria-current="page">Browser extension`, `href="/dashboard/extension/download"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the extension page lacks %q", want)
 		}
+	}
+
+	resp, err := b.Client.Get(inst.URL + "/dashboard/extension/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := servertest.ReadBody(t, resp)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), `filename="cairn-extension.zip"`) {
+		t.Fatalf("download: %d %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"))
+	}
+	zr, err := zip.NewReader(strings.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatalf("the download is not a zip: %v", err)
+	}
+	if _, err := fs.Stat(zr, "manifest.json"); err != nil {
+		t.Fatalf("the zip holds no manifest.json: %v", err)
+	}
+	config, err := fs.ReadFile(zr, "config.js")
+	if want := `globalThis.CAIRN_DEFAULT_BACKEND = "` + inst.URL + `";`; err != nil || !strings.Contains(string(config), want) {
+		t.Fatalf("the zip's config.js does not name this server (%s; %v):\n%s", want, err, config)
+	}
+	anon := inst.NewBrowser(t)
+	if resp, err := anon.Client.Get(inst.URL + "/dashboard/extension/download"); err != nil || resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a visitor downloading: %v %v, want a redirect to log in", resp.StatusCode, err)
 	}
 }

@@ -1,12 +1,14 @@
 package web
 
 import (
-	"time"
-
+	"bytes"
+	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/cairn-dev/cairn/extension"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/views"
 )
@@ -60,6 +62,18 @@ func (h *Handler) dismissOnboarding(c echo.Context) error {
 	}
 	h.flash(c, "Checklist hidden. The API reference and the extension's instructions stay linked in the sidebar.")
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// downloadExtension sends the browser extension packed for this server: its
+// config.js names BASE_URL as the server a fresh install talks to.
+func (h *Handler) downloadExtension(c echo.Context) error {
+	var zip bytes.Buffer
+	if _, err := extension.Pack(&zip, extension.Files, h.Config.BaseURL); err != nil {
+		return fmt.Errorf("web: pack the extension: %w", err)
+	}
+	c.Response().Header().Set(echo.HeaderContentDisposition, `attachment; filename="cairn-extension.zip"`)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Blob(http.StatusOK, "application/zip", zip.Bytes())
 }
 
 // showExtension explains how to install the browser extension and connect it.

@@ -37,6 +37,7 @@ func (h *Handler) Routes(e *echo.Echo) {
 	dash.GET("", h.showOverview)
 	dash.POST("/onboarding/dismiss", h.dismissOnboarding)
 	dash.GET("/extension", h.showExtension)
+	dash.GET("/extension/download", h.downloadExtension)
 	dash.GET("/keys", h.showAPIKeys)
 	dash.POST("/keys", h.createAPIKey)
 	dash.POST("/keys/:id/revoke", h.revokeAPIKey)
