@@ -135,6 +135,17 @@ func TestDetailedHealthProbesEveryConfiguredDependency(t *testing.T) {
 		t.Errorf("Stripe calls counted: %v, want the probe's", got)
 	}
 
+	// Mail sent for real traffic (a sign-up's verification) is a call to SMTP too.
+	inst.NewBrowser(t).SignUp("health-mail@example.com", "correct horse battery staple 42")
+	smtp.WaitFor("health-mail@example.com", "", 30*time.Second)
+	sent := 0.0
+	for deadline := time.Now().Add(10 * time.Second); sent < 1 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		sent = inst.Scrape(t).Value("cairn_dependency_calls_total", map[string]string{"dependency": "smtp", "operation": "send", "outcome": "ok"})
+	}
+	if sent < 1 {
+		t.Errorf("emails sent over SMTP counted: %v, want the verification's", sent)
+	}
+
 	smtp.Stop()
 	code, _, h = getDetailed(t, inst, "ops-token")
 	if code != 200 || h.Status != "degraded" || h.Dependencies["smtp"].Status != "down" {
