@@ -92,7 +92,7 @@ type Server struct {
 
 // New opens the database (creating and migrating it), builds every service and the
 // HTTP handler. It does not start background workers; Start does.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, err error) {
 	s := &Server{cfg: cfg, log: log, started: time.Now(), cpu: telemetry.NewCPU()}
 	s.registry = prometheus.NewRegistry()
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -112,6 +112,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, err
 		}
 	}
 	s.tel = telemetry.New(s.registry, provider)
+	if s.stopTracing != nil {
+		log.Info("tracing: spans go over OTLP/HTTP", "endpoint", config.RedactURL(cfg.Tracing.Endpoint), "service", cfg.Tracing.ServiceName)
+		defer func() {
+			if err != nil { // a replica that does not start sends what it traced
+				s.stopTracing()
+			}
+		}()
+	}
 	s.http = s.tel.NewHTTP()
 	pool, err := OpenDatabase(ctx, cfg, log, db.WithTracer(s.tel.PgxTracer()))
 	if err != nil {

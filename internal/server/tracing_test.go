@@ -157,6 +157,14 @@ func TestTracesOverOTLP(t *testing.T) {
 		t.Errorf("server span %q request_id %q route %q", server.GetName(), attr(server, "request_id"), attr(server, "http.route"))
 	}
 	t.Logf("spans in the trace: %d, by kind %v", len(spans), kinds)
+	// SQL outside any request (River polling, housekeeping) starts no trace of its own.
+	recv.mu.Lock()
+	for _, s := range recv.spans {
+		if strings.HasPrefix(s.GetName(), "postgres ") && len(s.GetParentSpanId()) == 0 {
+			t.Errorf("a root SQL span was exported: %q", s.GetName())
+		}
+	}
+	recv.mu.Unlock()
 	for _, k := range []string{"postgres", "redis", "openai"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s span in the trace: %v", k, kinds)

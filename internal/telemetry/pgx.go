@@ -29,8 +29,11 @@ var (
 	_ pgxpool.AcquireTracer = pgxTracer{}
 )
 
+// start starts a span below the one in ctx. SQL with no span above it (River
+// polling its queue, housekeeping) gets none: a root trace a second per replica
+// would bury the requests' traces and bill for nothing.
 func (p pgxTracer) start(ctx context.Context, name string, attrs ...attribute.KeyValue) context.Context {
-	if !p.t.Tracing() {
+	if !p.t.Tracing() || !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
 	attrs = requestIDAttr(ctx, append(attrs, attribute.String("db.system", "postgresql")))
@@ -54,7 +57,7 @@ func (p pgxTracer) end(ctx context.Context, err error) {
 
 // TraceQueryStart names the span after the sqlc query ("-- name: UserGet :one").
 func (p pgxTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
-	if !p.t.Tracing() {
+	if !p.t.Tracing() || !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
 	name := queryName(d.SQL)
