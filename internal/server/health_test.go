@@ -73,7 +73,7 @@ func TestDetailedHealthFollowsDependencies(t *testing.T) {
 		}
 	}
 	if h.MemoryUsage.HeapAlloc <= 0 || h.MemoryUsage.RSS <= 0 || h.CPUUsage == nil || h.CPUUsage.WindowSeconds <= 0 {
-		t.Errorf("memory %+v cpu %+v: want figures", h.MemoryUsage, h.CPUUsage)
+		t.Errorf("memory %+v cpu %+v: want figures", h.MemoryUsage, *h.CPUUsage)
 	}
 	if h.ActiveConnections == nil || *h.ActiveConnections < 1 {
 		t.Errorf("active_connections = %v, want at least this request's", h.ActiveConnections)

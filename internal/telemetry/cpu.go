@@ -69,7 +69,7 @@ func (c *CPU) Usage() CPUUsage {
 	return CPUUsage{
 		Cores:         round(cores, 3),
 		Percent:       round(100*cores/float64(runtime.GOMAXPROCS(0)), 1),
-		WindowSeconds: round(wall.Seconds(), 1),
+		WindowSeconds: round(wall.Seconds(), 3),
 	}
 }
 
