@@ -46,10 +46,7 @@ const deadStripe = "http://127.0.0.1:1"
 // startStripeMock runs stripe-mock (stripetest.Start).
 func startStripeMock(t *testing.T) string { return stripetest.Start(t) }
 
-type (
-	recordedCall   = stripetest.Call
-	stripeRecorder = stripetest.Recorder
-)
+type stripeRecorder = stripetest.Recorder
 
 func newStripeRecorder(t *testing.T, target string) *stripeRecorder {
 	return stripetest.NewRecorder(t, target)
