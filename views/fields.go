@@ -14,6 +14,15 @@ func Invalid(errField, name, msgID string) templ.Attributes {
 	if errField == "" || errField != name {
 		return templ.Attributes{}
 	}
+	return InvalidIf("at fault", msgID)
+}
+
+// InvalidIf is Invalid for a field that holds its own error, msg: the attributes
+// of a field at fault when msg is not empty, none otherwise.
+func InvalidIf(msg, msgID string) templ.Attributes {
+	if msg == "" {
+		return templ.Attributes{}
+	}
 	return templ.Attributes{"aria-invalid": "true", "aria-describedby": msgID, "autofocus": true}
 }
 

@@ -10,8 +10,9 @@ import "github.com/a-h/templ"
 import templruntime "github.com/a-h/templ/runtime"
 
 // SettingsYourData is the Settings page's "Your data" section: download everything
-// the account holds, or delete the account (with the password asked again).
-func SettingsYourData(csrf string) templ.Component {
+// the account holds, or delete the account (with the password asked again, its
+// refusal shown on the field, p.Errors["delete.current_password"]).
+func SettingsYourData(csrf string, p Settings) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -28,20 +29,54 @@ func SettingsYourData(csrf string) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"card\" data-testid=\"your-data\"><h2>Your data</h2><p>Download a zip of everything your account holds: your account, the workspaces you belong to, their documents with metadata and text, API key details (never the keys themselves), usage by day and the audit log.</p><p><a class=\"btn secondary\" href=\"/dashboard/settings/export\" download>Download my data</a></p><h3 id=\"delete-account\">Delete my account</h3><p>This deletes your account and every workspace you own, with their documents, API keys and subscriptions, at once and for good. Workspaces you belong to but do not own keep their data. If you own a workspace with other members, transfer its ownership on the <a href=\"/dashboard/team\">Team</a> page first.</p><form method=\"post\" action=\"/dashboard/settings/delete\" aria-labelledby=\"delete-account\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<div class=\"card\" data-testid=\"your-data\"><h2>Your data</h2><p>Download a zip of everything your account holds: your account, the workspaces you belong to, their documents with metadata and text, API key details (never the keys themselves), usage by day and the audit log.</p><p><a class=\"btn secondary\" href=\"/dashboard/settings/export\" download>Download my data</a></p><h3 id=\"delete-account\">Delete my account</h3><p>Deleting your account happens at once and cannot be undone. Download your data first if you want a copy. Deleting it:</p><ul data-testid=\"delete-effects\"><li>deletes every workspace you own, with its documents, search index, API keys and invitations;</li><li>cancels the paid subscription of each of those workspaces at once, not at the end of the billing period;</li><li>takes you out of the workspaces you belong to but do not own, and revokes the API keys you made there (their documents stay);</li><li>logs you out everywhere, and lets ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var2 string
-		templ_7745c5c3_Var2, templ_7745c5c3_Err = templruntime.NewAttributeExpression(csrf).Resolve(ctx)
+		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(p.Email)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/settings_data.templ`, Line: 13, Col: 49}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/settings_data.templ`, Line: 17, Col: 50}
 		}
-		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var2)
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\"> <label for=\"delete-password\">Your current password</label> <input id=\"delete-password\" type=\"password\" name=\"current_password\" autocomplete=\"current-password\" required><p><button class=\"btn danger\" type=\"submit\">Delete my account</button></p></form></div>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " sign up again.</li></ul><p data-testid=\"delete-kept\">Kept, without your email address: the deleted workspaces' usage counts by day and their audit log, which name accounts and workspaces by ID only. A confirmation is emailed to ")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var3 string
+		templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(p.Email)
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/settings_data.templ`, Line: 19, Col: 215}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, ".</p><p>If you own a workspace with other members, transfer its ownership on the <a href=\"/dashboard/team\">Team</a> page first (or remove them).</p><form method=\"post\" action=\"/dashboard/settings/delete\" aria-labelledby=\"delete-account\" novalidate data-confirm=\"Delete your account and every workspace you own, for good? This cannot be undone.\" data-confirm-action=\"Delete my account\"><input type=\"hidden\" name=\"_csrf\" value=\"")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var4 string
+		templ_7745c5c3_Var4, templ_7745c5c3_Err = templruntime.NewAttributeExpression(csrf).Resolve(ctx)
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/settings_data.templ`, Line: 23, Col: 49}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var4)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = settingsField("delete-password", "Your current password", "current_password", "password", "current-password", "", p.Errors["delete.current_password"]).Render(ctx, templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p><button class=\"btn danger\" type=\"submit\">Delete my account</button></p></form></div>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

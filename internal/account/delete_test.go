@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/cairn-dev/cairn/internal/auth"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/retrieval"
 	"github.com/cairn-dev/cairn/internal/retrieval/pinecone/pineconetest"
@@ -167,12 +168,9 @@ func testDeletion(t *testing.T, index string) {
 	}
 
 	t.Run("WrongPasswordDeletesNothing", func(t *testing.T) {
-		resp, _ := browser.Submit("/dashboard/settings", "/dashboard/settings/delete", url.Values{"current_password": {"not the password"}})
-		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/settings" {
-			t.Fatalf("wrong password: %d to %q, want 303 back to Settings", resp.StatusCode, resp.Header.Get("Location"))
-		}
-		if _, page := browser.Get("/dashboard/settings"); !strings.Contains(page, "not your current password") {
-			t.Fatal("Settings does not say the password was wrong")
+		resp, page := browser.Submit("/dashboard/settings", "/dashboard/settings/delete", url.Values{"current_password": {"not the password"}})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "not your current password") {
+			t.Fatalf("wrong password: %d, want 400 and Settings saying the password was wrong:\n%.2000s", resp.StatusCode, page)
 		}
 		call(t, b, "GET", "/v1/me", victim.Key, "", http.StatusOK)
 	})
@@ -278,6 +276,32 @@ func TestDeletionWaitsForOwnershipToMove(t *testing.T) {
 	if status, _ := br.Get("/dashboard"); status != http.StatusOK {
 		t.Fatalf("the owner's session ended though nothing was deleted: %d", status)
 	}
+}
+
+// TestDeletionPasswordGuessesAreLimited: the deletion form asks for the password
+// as the other Settings forms do, so a borrowed session cannot use it to guess the
+// password: after auth.MaxFailures wrong ones from an address, even the right one
+// is refused there for a while, and nothing is deleted.
+func TestDeletionPasswordGuessesAreLimited(t *testing.T) {
+	inst := servertest.Start(t, withEnv(nil))
+	acct := inst.NewAccount(t, plan.Free)
+	br := inst.NewBrowser(t)
+	br.LogIn(acct.Email, servertest.Password)
+	for i := range auth.MaxFailures {
+		resp, _ := br.Submit("/dashboard/settings", "/dashboard/settings/delete", url.Values{"current_password": {fmt.Sprintf("guess number %d", i)}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("guess %d: %d, want 400", i, resp.StatusCode)
+		}
+	}
+	// A refusal of the moment comes back to Settings with its message.
+	resp, _ := br.Submit("/dashboard/settings", "/dashboard/settings/delete", url.Values{"current_password": {servertest.Password}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard/settings" {
+		t.Fatalf("the right password after %d guesses: %d to %q, want 303 back to Settings", auth.MaxFailures, resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, page := br.Get("/dashboard/settings"); !strings.Contains(page, "Too many wrong passwords") {
+		t.Fatal("Settings does not say why the deletion was refused")
+	}
+	call(t, inst, "GET", "/v1/me", acct.Key, "", http.StatusOK)
 }
 
 func builtinOf(t *testing.T, inst *servertest.Instance) *retrieval.BuiltinIndex {

@@ -109,7 +109,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (Us
 // the account ends on every replica; keep, the session asking, stays. A notice
 // goes to the account's address.
 func (s *Service) ChangePassword(ctx context.Context, userID, keep uuid.UUID, ip, current, password string) error {
-	if err := s.checkCurrent(ctx, userID, ip, current); err != nil {
+	if err := s.CheckCurrent(ctx, userID, ip, current); err != nil {
 		return err
 	}
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
@@ -148,12 +148,13 @@ func (s *Service) setPassword(ctx context.Context, tx pgx.Tx, u dbq.User, passwo
 	return s.enqueue(ctx, tx, mailer.SendArgs{Template: tmplPasswordChanged, To: []string{u.Email}, Data: map[string]string{"how": how}})
 }
 
-// checkCurrent refuses a wrong current password of userID, naming the field
+// CheckCurrent refuses a wrong current password of userID, naming the field
 // current_password. Each wrong one counts as a failed log-in from ip, and after
 // MaxFailures from one address within FailureWindow it answers rate_limited, so a
 // borrowed session cannot be used to guess the password; strangers elsewhere do
-// not count, so they cannot stop the owner.
-func (s *Service) checkCurrent(ctx context.Context, userID uuid.UUID, ip, current string) error {
+// not count, so they cannot stop the owner. Every Settings form that asks for the
+// password again (account deletion too) checks it here.
+func (s *Service) CheckCurrent(ctx context.Context, userID uuid.UUID, ip, current string) error {
 	if current == "" {
 		return apperr.Field("current_password", "enter your current password")
 	}
@@ -194,7 +195,7 @@ func (s *Service) RequestEmailChange(ctx context.Context, userID uuid.UUID, ip, 
 	if err != nil {
 		return err
 	}
-	if err := s.checkCurrent(ctx, userID, ip, current); err != nil {
+	if err := s.CheckCurrent(ctx, userID, ip, current); err != nil {
 		return err
 	}
 	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {

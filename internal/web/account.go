@@ -3,11 +3,13 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
+	"github.com/cairn-dev/cairn/internal/metering"
 	"github.com/cairn-dev/cairn/views"
 )
 
@@ -35,26 +37,31 @@ func (h *Handler) exportAccount(c echo.Context) error {
 }
 
 // deleteAccount deletes the signed-in person's account (account.Service.Delete)
-// and ends this session. A wrong password, or a workspace that must change hands
-// first, takes them back to Settings with the reason (and a link to Team).
+// and ends this session. The password is checked first as the other Settings forms
+// check it (wrong ones count against this address, so a borrowed session cannot
+// guess it); a wrong or missing one comes back on the field. A workspace that must
+// change hands first takes them back to Settings with the reason and a link to Team.
 func (h *Handler) deleteAccount(c echo.Context) error {
-	u := currentUser(c)
-	err := h.Account.Delete(c.Request().Context(), u.ID, c.FormValue("current_password"))
-	if e := apperr.As(err); e != nil && (e.Code == apperr.Conflict || e.Code == apperr.Invalid) {
-		m := views.Message{Kind: "error", Text: e.Message}
-		if e.Code == apperr.Conflict {
-			m.Href, m.Action = "/dashboard/team", "Go to Team"
-		}
-		if e.Field == "current_password" {
-			m.Text = "Your account was not deleted: that is not your current password."
-		}
-		h.flashMessage(c, m)
+	ctx, u := c.Request().Context(), currentUser(c)
+	password := c.FormValue("current_password")
+	err := h.Auth.CheckCurrent(ctx, u.ID, metering.ClientKey(c.RealIP()), password)
+	if err == nil {
+		err = h.Account.Delete(ctx, u.ID, password)
+	}
+	if e := apperr.As(err); e != nil && e.Code == apperr.Conflict {
+		h.flashMessage(c, views.Message{Kind: "error", Text: e.Message, Href: "/dashboard/team", Action: "Go to Team"})
 		return c.Redirect(http.StatusSeeOther, "/dashboard/settings")
+	}
+	if e := apperr.As(err); e != nil && e.Field != "" {
+		return h.settingsRefused(c, "delete", err, func(p *views.Settings) {
+			k := "delete." + e.Field
+			p.Errors[k] = strings.TrimSuffix(p.Errors[k], ".") + ". Your account was not deleted."
+		})
 	}
 	if err != nil {
 		return err
 	}
-	if err := h.Sessions.Destroy(c.Request().Context()); err != nil {
+	if err := h.Sessions.Destroy(ctx); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/")

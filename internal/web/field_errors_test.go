@@ -1,12 +1,15 @@
 package web_test
 
 import (
+	"context"
 	"html"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/cairn-dev/cairn/internal/onetime"
 	"github.com/cairn-dev/cairn/internal/plan"
 	"github.com/cairn-dev/cairn/internal/servertest"
 )
@@ -111,5 +114,48 @@ func TestFormErrorsAreTiedToTheirFields(t *testing.T) {
 	t.Run("DeviceCode", func(t *testing.T) {
 		_, page := b.Get("/activate?code=" + url.QueryEscape("!!"))
 		fieldAtFault(t, page, "user-code", "codes are")
+	})
+
+	// Settings: each form's fields, a wrong current password included (three
+	// wrong ones in all, under the five that would lock this address out).
+	settings := func(path string, form url.Values) string { return post(b, "/dashboard/settings", path, form) }
+	t.Run("SettingsNewEmail", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/email", url.Values{"email": {"nobody"}, "current_password": {servertest.Password}}), "new-email", "is not an email address")
+	})
+	t.Run("SettingsEmailPassword", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/email", url.Values{"email": {"new@example.com"}, "current_password": {"not the password"}}), "email-current", "is not your current password")
+	})
+	t.Run("SettingsCurrentPassword", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/password", url.Values{"current_password": {"not the password"}, "new_password": {"violet kestrel under copper"}}), "pw-current", "is not your current password")
+	})
+	t.Run("SettingsNewPassword", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/password", url.Values{"current_password": {servertest.Password}, "new_password": {"short"}}), "pw-new", "New password")
+	})
+	t.Run("SettingsWorkspaceName", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/workspace", url.Values{"name": {"  "}}), "ws-name", "give the workspace a name")
+	})
+	t.Run("DeleteAccountPassword", func(t *testing.T) {
+		page := settings("/dashboard/settings/delete", url.Values{"current_password": {"not the password"}})
+		fieldAtFault(t, page, "delete-password", "is not your current password. Your account was not deleted.")
+		if status, _ := b.Get("/dashboard"); status != http.StatusOK {
+			t.Fatalf("a refused deletion ended the session: /dashboard = %d", status)
+		}
+	})
+	t.Run("DeleteAccountNoPassword", func(t *testing.T) {
+		fieldAtFault(t, settings("/dashboard/settings/delete", url.Values{"current_password": {""}}), "delete-password", "enter your current password")
+	})
+
+	// The password forms a visitor uses.
+	t.Run("ForgotPasswordEmail", func(t *testing.T) {
+		fieldAtFault(t, post(visitor, "/password/forgot", "/password/forgot", url.Values{"email": {"nobody"}}), "email", "is not an email address")
+	})
+	t.Run("ResetPasswordWeak", func(t *testing.T) {
+		token, hash := onetime.New()
+		if _, err := inst.Server.Pool().Exec(context.Background(), `INSERT INTO account_tokens (hash, user_id, purpose, email, expires_at)
+			VALUES ($1, $2, 'reset_password', $3, now() + interval '1 hour')`, hash, acct.UserID, acct.Email); err != nil {
+			t.Fatal(err)
+		}
+		page := "/password/reset/" + token
+		fieldAtFault(t, post(visitor, page, page, url.Values{"password": {"1234567890"}}), "password", "New password")
 	})
 }
