@@ -35,8 +35,8 @@ func (CancelDuplicateArgs) InsertOpts() river.InsertOpts { return river.InsertOp
 // worker on queue (before queue.Init). Without it duplicates are only logged.
 func (s *Service) UseQueue(queue *jobs.Queue) {
 	s.queue = queue
-	river.AddWorker(queue.Workers(), &cancelDuplicateWorker{s: s})
-	river.AddWorker(queue.Workers(), &cancelWorker{s: s})
+	jobs.AddWorker(queue, &cancelDuplicateWorker{s: s})
+	jobs.AddWorker(queue, &cancelWorker{s: s})
 }
 
 // cancelDuplicates keeps only the newest of the workspace's live subscriptions.

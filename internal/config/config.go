@@ -47,6 +47,12 @@ type Config struct {
 	Migrate    bool
 	SchemaWait time.Duration
 
+	// JobsRescueAfter (JOBS_RESCUE_AFTER, default 90s) is how long a job may stay
+	// running before another replica takes it over from one that crashed. It must
+	// exceed the longest job timeout (a minute); the job queue refuses to start
+	// otherwise.
+	JobsRescueAfter time.Duration
+
 	// QueryCacheTTL (QUERY_CACHE_TTL, default 24h) is how long a query's embedding
 	// stays in Redis for every replica to reuse, when REDIS_URL is set.
 	QueryCacheTTL time.Duration
@@ -205,6 +211,7 @@ func Load(getenv func(string) string, environ []string) (Config, error) {
 	}
 	c.ShutdownDrain = duration(get("SHUTDOWN_DRAIN", "5s"), "SHUTDOWN_DRAIN", 0, 5*time.Minute, &problems)
 	c.SchemaWait = duration(get("SCHEMA_WAIT", "5m"), "SCHEMA_WAIT", time.Second, 24*time.Hour, &problems)
+	c.JobsRescueAfter = duration(get("JOBS_RESCUE_AFTER", "90s"), "JOBS_RESCUE_AFTER", time.Minute+time.Second, 24*time.Hour, &problems)
 	c.QueryCacheTTL = duration(get("QUERY_CACHE_TTL", "24h"), "QUERY_CACHE_TTL", time.Minute, 30*24*time.Hour, &problems)
 	switch v := get("MIGRATE", "true"); v {
 	case "true", "false":

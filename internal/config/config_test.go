@@ -37,6 +37,12 @@ func TestLoadDefaults(t *testing.T) {
 	if c.ShutdownDrain != 5*time.Second {
 		t.Fatalf("ShutdownDrain = %s, want 5s", c.ShutdownDrain)
 	}
+	if c.JobsRescueAfter != 90*time.Second {
+		t.Fatalf("JobsRescueAfter = %s, want 90s", c.JobsRescueAfter)
+	}
+	if c2, err := load(map[string]string{"JOBS_RESCUE_AFTER": "65s"}); err != nil || c2.JobsRescueAfter != 65*time.Second {
+		t.Fatalf("JOBS_RESCUE_AFTER=65s: %s %v", c2.JobsRescueAfter, err)
+	}
 	if c.SecureCookies() || c.Stripe.Enabled() || c.Pinecone.Enabled() || c.RedisURL != "" || c.AdminToken != "" {
 		t.Fatalf("optional features on by default: %+v", c)
 	}
@@ -148,6 +154,8 @@ func TestLoadProblems(t *testing.T) {
 		{"EncryptionKeyShort", map[string]string{"ENCRYPTION_KEY": "c2hvcnQ="}, []string{"ENCRYPTION_KEY: decodes to 5 bytes"}},
 		{"EncryptionKeyNotAKey", map[string]string{"ENCRYPTION_KEY": "correct horse battery staple"}, []string{"ENCRYPTION_KEY"}},
 		{"EncryptionKeyPreviousAlone", map[string]string{"ENCRYPTION_KEY_PREVIOUS": strings.Repeat("ab", 32)}, []string{"ENCRYPTION_KEY_PREVIOUS is set without ENCRYPTION_KEY"}},
+		{"JobsRescueAtTheJobTimeout", map[string]string{"JOBS_RESCUE_AFTER": "60s"}, []string{"JOBS_RESCUE_AFTER"}},
+		{"JobsRescueNotADuration", map[string]string{"JOBS_RESCUE_AFTER": "soon"}, []string{"JOBS_RESCUE_AFTER"}},
 		{"CustomEmbedderAllowPrivateNotABool", map[string]string{"CUSTOM_EMBEDDER_ALLOW_PRIVATE": "yes"}, []string{"CUSTOM_EMBEDDER_ALLOW_PRIVATE"}},
 		{"Several", map[string]string{"BASE_URL": "nope", "LISTEN_ADDR": "8080", "REDIS_URL": "x"}, []string{"BASE_URL", "LISTEN_ADDR", "REDIS_URL"}},
 	} {

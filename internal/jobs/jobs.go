@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -29,8 +30,10 @@ type Config struct {
 	// MaxWorkers bounds the jobs this process runs at once (default 8).
 	MaxWorkers int
 	// RescueAfter is how long a job may stay running before another replica takes it
-	// over as abandoned by a crashed one (default 5 minutes). It must exceed the
-	// longest job's timeout.
+	// over as abandoned by a crashed one (default 90 s). Init refuses a value that
+	// does not exceed every registered worker's timeout (see AddWorker): a run that
+	// is merely slow is cancelled by its own timeout before anyone rescues it, so a
+	// rescued job's replica is gone (or frozen past its timeout).
 	RescueAfter time.Duration
 	// PollOnly fetches by polling instead of LISTEN, for connections through a
 	// transaction-pooling PgBouncer.
@@ -40,13 +43,24 @@ type Config struct {
 	RetryBase, RetryMax time.Duration
 }
 
+const (
+	// DefaultTimeout bounds one run of a job whose worker sets no Timeout of its own
+	// (River's default, set here so that the rescue check below can see it).
+	DefaultTimeout = time.Minute
+	// DefaultRescueAfter is Config.RescueAfter's default: comfortably above the
+	// longest worker timeout (a minute), so a job a crashed replica held resumes
+	// elsewhere within about two minutes (River's rescuer looks every 30 s).
+	DefaultRescueAfter = 90 * time.Second
+)
+
 // Queue inserts jobs and, when configured to, works them.
 type Queue struct {
-	pool    *pgxpool.Pool
-	log     *slog.Logger
-	cfg     Config
-	workers *river.Workers
-	client  *river.Client[pgx.Tx]
+	pool     *pgxpool.Pool
+	log      *slog.Logger
+	cfg      Config
+	workers  *river.Workers
+	timeouts map[string]time.Duration
+	client   *river.Client[pgx.Tx]
 }
 
 // New returns a Queue on pool. Register workers with Workers, then call Init before
@@ -56,7 +70,7 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Queue {
 		cfg.MaxWorkers = 8
 	}
 	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = 5 * time.Minute
+		cfg.RescueAfter = DefaultRescueAfter
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = time.Second
@@ -64,17 +78,63 @@ func New(pool *pgxpool.Pool, log *slog.Logger, cfg Config) *Queue {
 	if cfg.RetryMax <= 0 {
 		cfg.RetryMax = 10 * time.Minute
 	}
-	return &Queue{pool: pool, log: log, cfg: cfg, workers: river.NewWorkers()}
+	return &Queue{pool: pool, log: log, cfg: cfg, workers: river.NewWorkers(), timeouts: map[string]time.Duration{}}
 }
 
-// Workers is the bundle that services add their workers to (river.AddWorker) before
-// Init.
-func (q *Queue) Workers() *river.Workers { return q.workers }
+// AddWorker registers w for its kind of job, before Init; it is the only way to
+// add a worker, so that Init sees every worker's timeout. The timeout is read once
+// with an empty job: a worker's Timeout must not depend on the job's arguments.
+func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) {
+	var args T
+	t := w.Timeout(&river.Job[T]{JobRow: &rivertype.JobRow{}})
+	if t == 0 {
+		t = DefaultTimeout
+	}
+	q.timeouts[args.Kind()] = t
+	river.AddWorker(q.workers, w)
+}
+
+// Timeouts returns every registered kind's timeout (negative: none).
+func (q *Queue) Timeouts() map[string]time.Duration { return maps.Clone(q.timeouts) }
+
+// RescueAfter returns how long a running job waits before it is rescued.
+func (q *Queue) RescueAfter() time.Duration { return q.cfg.RescueAfter }
+
+// ErrRescueTooSoon is Init's error when RescueAfter does not exceed a worker's
+// timeout.
+var ErrRescueTooSoon = errors.New("jobs: the rescue delay must exceed the longest job timeout")
+
+// checkRescue returns ErrRescueTooSoon, naming the longest-running kind, unless
+// RescueAfter exceeds every registered worker's timeout. River itself never
+// rescues a job before its kind's timeout; the check keeps the promise the other
+// way round: a run that is still going is not handed to a second replica.
+func (q *Queue) checkRescue() error {
+	kind, longest := "", DefaultTimeout
+	for k, t := range q.timeouts {
+		if t < 0 {
+			return fmt.Errorf("%w: %s has no timeout, so a crashed replica's run would never be rescued", ErrRescueTooSoon, k)
+		}
+		if t > longest || t == longest && (kind == "" || k < kind) {
+			kind, longest = k, t
+		}
+	}
+	if q.cfg.RescueAfter <= longest {
+		if kind == "" {
+			kind = "the default"
+		}
+		return fmt.Errorf("%w: %s is not above %s (%s)", ErrRescueTooSoon, q.cfg.RescueAfter, longest, kind)
+	}
+	return nil
+}
 
 // Init builds the River client once every worker is registered.
 func (q *Queue) Init() error {
+	if err := q.checkRescue(); err != nil {
+		return err
+	}
 	rc := &river.Config{
 		Logger:               q.log.With("component", "river"),
+		JobTimeout:           DefaultTimeout,
 		RescueStuckJobsAfter: q.cfg.RescueAfter,
 		RetryPolicy:          backoff{base: q.cfg.RetryBase, max: q.cfg.RetryMax},
 		PollOnly:             q.cfg.PollOnly,

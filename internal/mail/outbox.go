@@ -54,7 +54,7 @@ type Outbox struct {
 // NewOutbox returns an Outbox and registers its worker on queue.
 func NewOutbox(pool *pgxpool.Pool, queue *jobs.Queue, mailer Mailer) *Outbox {
 	o := &Outbox{pool: pool, queue: queue, mailer: mailer, composers: map[string]Composer{}}
-	river.AddWorker(queue.Workers(), &sendWorker{o: o})
+	jobs.AddWorker(queue, &sendWorker{o: o})
 	return o
 }
 

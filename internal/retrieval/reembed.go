@@ -48,9 +48,16 @@ func (CleanupArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAt
 const (
 	// reembedBatch is how many chunks are embedded and stored per transaction.
 	reembedBatch = 64
-	// reembedSlice is how long one run works before it yields to other jobs; the
-	// job continues in its next run.
-	reembedSlice = 30 * time.Second
+	// reembedSlice is how long one run starts new batches before it yields to other
+	// jobs; the job continues in its next run.
+	reembedSlice = 20 * time.Second
+	// reembedStepTimeout bounds one batch (reading it, the embedding request with its
+	// retries, storing the vectors) or the switch: a hung endpoint fails the run
+	// instead of holding it past its timeout.
+	reembedStepTimeout = 30 * time.Second
+	// reembedTimeout is one run's timeout: a batch starts only within the slice and
+	// ends within a step, so a run ends by slice + step (50 s), before it.
+	reembedTimeout = time.Minute
 	// cleanupBatch is how many vectors a cleanup deletes per step.
 	cleanupBatch = 500
 )
@@ -60,9 +67,18 @@ type reembedWorker struct {
 	s *Service
 }
 
-// Timeout bounds one run: a slice plus one slow batch; the queue's RescueAfter
-// (5 minutes) exceeds it, so a run is only rescued when its replica died.
-func (w *reembedWorker) Timeout(*river.Job[ReembedArgs]) time.Duration { return 2 * time.Minute }
+// Timeout bounds one run (see reembedTimeout); the queue's RescueAfter exceeds it
+// (jobs.Queue.Init checks), so a run is only rescued when its replica died.
+//
+// Should a run still be going when it is rescued (a replica frozen past its
+// timeout), the two runs overlapping cannot corrupt anything: a vector is keyed by
+// (chunk, model) and stored with ON CONFLICT DO NOTHING, and the index upsert by
+// the same id only writes that chunk's vector of the model again; each run's
+// progress counts only the rows it inserted; and the switch happens in one
+// transaction under the workspace's write lock, so the second run to get there
+// finds no pending row (EmbedderPromote changes nothing, the transaction rolls
+// back) and ends, and cleanup jobs are queued once, by the run that switched.
+func (w *reembedWorker) Timeout(*river.Job[ReembedArgs]) time.Duration { return reembedTimeout }
 
 func (w *reembedWorker) Work(ctx context.Context, job *river.Job[ReembedArgs]) error {
 	more, err := w.s.reembed(ctx, job.Args, time.Now().Add(reembedSlice))
@@ -82,67 +98,80 @@ func (w *cleanupWorker) Work(ctx context.Context, job *river.Job[CleanupArgs]) e
 }
 
 // reembed embeds the workspace's chunks that lack a vector of a.Model until none
-// does, then switches; it stops early at deadline and reports more work left.
+// does, then switches; it starts no step after deadline and then reports more work
+// left. Each step (a batch, or the switch) is bounded by reembedStepTimeout.
 func (s *Service) reembed(ctx context.Context, a ReembedArgs, deadline time.Time) (more bool, err error) {
-	c := Caller{WorkspaceID: a.WorkspaceID}
-	var after int64
-	var done int64 = -1
+	st := reembedState{done: -1}
 	for {
-		row, ok, err := s.pending(ctx, a)
-		if err != nil || !ok {
-			return false, err
-		}
-		if done < 0 {
-			counts, err := s.q.ChunkVectorCount(ctx, dbq.ChunkVectorCountParams{WorkspaceID: a.WorkspaceID, Model: a.Model})
-			if err != nil {
-				return false, fmt.Errorf("retrieval: re-embed: %w", err)
-			}
-			done = counts.Done
-			row.Total = counts.Total
-		}
-		batch, err := s.q.ChunkWithoutVector(ctx, dbq.ChunkWithoutVectorParams{WorkspaceID: a.WorkspaceID, AfterID: after, Model: a.Model, Lim: reembedBatch})
-		if err != nil {
-			return false, fmt.Errorf("retrieval: re-embed: %w", err)
-		}
-		if len(batch) == 0 {
-			if after > 0 {
-				after = 0 // chunks written during the pass have lower ids than where it ended? Look once more from the start.
-				continue
-			}
-			switched, err := s.promote(ctx, a)
-			if err != nil || switched {
-				return false, err
-			}
-			continue
-		}
-		emb, err := s.embedderOf(ctx, c, row)
-		if err != nil {
-			return false, err
-		}
-		texts := make([]string, len(batch))
-		for i, r := range batch {
-			texts[i] = embedText(r.Title, r.Text)
-		}
-		vectors, err := emb.Embed(ctx, texts)
-		if err == nil && len(vectors) != len(texts) {
-			err = fmt.Errorf("embedder returned %d vectors for %d texts", len(vectors), len(texts))
-		}
-		if err != nil {
-			s.progress(a, done, row.Total, err)
-			return false, fmt.Errorf("retrieval: re-embed: %w", err)
-		}
-		n, err := s.storeVectors(ctx, a, emb, batch, vectors)
-		if err != nil {
-			s.progress(a, done, row.Total, err)
-			return false, err
-		}
-		done += n
-		after = batch[len(batch)-1].ID
-		s.progress(a, done, row.Total, nil)
 		if time.Now().After(deadline) {
 			return true, nil
 		}
+		sctx, cancel := context.WithTimeout(ctx, reembedStepTimeout)
+		finished, err := s.reembedStep(sctx, a, &st)
+		cancel()
+		if err != nil || finished {
+			return false, err
+		}
 	}
+}
+
+// reembedState is what a run carries from one step to the next.
+type reembedState struct {
+	after int64 // the last chunk id embedded in this pass
+	done  int64 // chunks with a vector of the model; -1 until counted
+}
+
+// reembedStep embeds one batch, or switches when no chunk lacks a vector; it
+// reports whether the job is finished (switched, or superseded by another choice).
+func (s *Service) reembedStep(ctx context.Context, a ReembedArgs, st *reembedState) (finished bool, err error) {
+	row, ok, err := s.pending(ctx, a)
+	if err != nil || !ok {
+		return true, err
+	}
+	if st.done < 0 {
+		counts, err := s.q.ChunkVectorCount(ctx, dbq.ChunkVectorCountParams{WorkspaceID: a.WorkspaceID, Model: a.Model})
+		if err != nil {
+			return false, fmt.Errorf("retrieval: re-embed: %w", err)
+		}
+		st.done = counts.Done
+		row.Total = counts.Total
+	}
+	batch, err := s.q.ChunkWithoutVector(ctx, dbq.ChunkWithoutVectorParams{WorkspaceID: a.WorkspaceID, AfterID: st.after, Model: a.Model, Lim: reembedBatch})
+	if err != nil {
+		return false, fmt.Errorf("retrieval: re-embed: %w", err)
+	}
+	if len(batch) == 0 {
+		if st.after > 0 {
+			st.after = 0 // chunks written during the pass may have lower ids than where it ended: look once more from the start
+			return false, nil
+		}
+		return s.promote(ctx, a)
+	}
+	emb, err := s.embedderOf(ctx, Caller{WorkspaceID: a.WorkspaceID}, row)
+	if err != nil {
+		return false, err
+	}
+	texts := make([]string, len(batch))
+	for i, r := range batch {
+		texts[i] = embedText(r.Title, r.Text)
+	}
+	vectors, err := emb.Embed(ctx, texts)
+	if err == nil && len(vectors) != len(texts) {
+		err = fmt.Errorf("embedder returned %d vectors for %d texts", len(vectors), len(texts))
+	}
+	if err != nil {
+		s.progress(a, st.done, row.Total, err)
+		return false, fmt.Errorf("retrieval: re-embed: %w", err)
+	}
+	n, err := s.storeVectors(ctx, a, emb, batch, vectors)
+	if err != nil {
+		s.progress(a, st.done, row.Total, err)
+		return false, err
+	}
+	st.done += n
+	st.after = batch[len(batch)-1].ID
+	s.progress(a, st.done, row.Total, nil)
+	return false, nil
 }
 
 // pending returns the workspace's pending embedder if it is still a.Model.

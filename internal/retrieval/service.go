@@ -11,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/riverqueue/river"
-
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/jobs"
@@ -126,9 +124,9 @@ func NewService(o Options) *Service {
 		queue: o.Queue, box: o.Box, custom: o.Custom, queries: o.QueryCache,
 	}
 	if o.Queue != nil {
-		river.AddWorker(o.Queue.Workers(), &reembedWorker{s: s})
-		river.AddWorker(o.Queue.Workers(), &cleanupWorker{s: s})
-		river.AddWorker(o.Queue.Workers(), &dropWorkspaceWorker{s: s})
+		jobs.AddWorker(o.Queue, &reembedWorker{s: s})
+		jobs.AddWorker(o.Queue, &cleanupWorker{s: s})
+		jobs.AddWorker(o.Queue, &dropWorkspaceWorker{s: s})
 	}
 	return s
 }

@@ -131,7 +131,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 
 	// The job queue is built first so that services can register workers and
 	// composers; Init runs once all are registered, at the end of New.
-	s.queue = jobs.New(pool, log, jobs.Config{Work: true})
+	s.queue = jobs.New(pool, log, jobs.Config{Work: true, RescueAfter: cfg.JobsRescueAfter})
 	mailer, err := mail.New(cfg.SMTPURL, cfg.BaseURL, log)
 	if err != nil {
 		pool.Close()
@@ -225,6 +225,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 
 	if err := s.queue.Init(); err != nil {
 		pool.Close()
+		if errors.Is(err, jobs.ErrRescueTooSoon) {
+			err = fmt.Errorf("JOBS_RESCUE_AFTER: %w", err)
+		}
 		return nil, err
 	}
 	s.echo = e
