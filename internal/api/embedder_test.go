@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -39,45 +40,8 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 	a := servertest.StartOn(t, dbURL, e)
 	acct := a.NewAccount(t, plan.Pro)
 
-	// 320 one-chunk documents: five re-embedding batches of 64.
-	topics := []string{"glaciers carve valleys", "sourdough needs wild yeast", "satellites orbit the earth", "tea leaves steep in hot water"}
-	for i := 0; i < 320; i += 100 {
-		var docs []map[string]string
-		for j := i; j < min(i+100, 320); j++ {
-			docs = append(docs, map[string]string{"id": fmt.Sprintf("d%03d", j), "text": fmt.Sprintf("Note %d: %s, item %d of the series.", j, topics[j%len(topics)], j)})
-		}
-		b, _ := json.Marshal(map[string]any{"documents": docs})
-		call(t, a, "POST", "/v1/documents", acct.Key, string(b), 200, nil)
-	}
-	const query = `{"query":"how do glaciers carve valleys","mode":"semantic","top_k":10}`
-	search := func(inst *servertest.Instance) ([]string, error) {
-		req, _ := http.NewRequest("POST", inst.URL+"/v1/search", strings.NewReader(query))
-		req.Header.Set("Authorization", "Bearer "+acct.Key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return nil, fmt.Errorf("search: %d %s", resp.StatusCode, body)
-		}
-		var out struct {
-			Results []struct {
-				DocumentID string  `json:"document_id"`
-				Score      float64 `json:"score"`
-			} `json:"results"`
-		}
-		if err := json.Unmarshal(body, &out); err != nil {
-			return nil, err
-		}
-		var ids []string
-		for _, r := range out.Results {
-			ids = append(ids, fmt.Sprintf("%s:%.4f", r.DocumentID, r.Score))
-		}
-		return ids, nil
-	}
+	ingestNotes(t, a.URL, acct.Key)
+	search := func(inst *servertest.Instance) ([]string, error) { return searchIDs(inst.URL, acct.Key) }
 	me := func(inst *servertest.Instance) map[string]any {
 		var out struct {
 			Embedder map[string]any `json:"embedder"`
@@ -94,53 +58,10 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 	}
 
 	// Searches run all along, through whichever replica is up.
-	var (
-		mu      sync.Mutex
-		live    = a
-		seen    [][]string
-		errs    []error
-		stopped = make(chan struct{})
-		wg      sync.WaitGroup
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stopped:
-				return
-			default:
-			}
-			mu.Lock()
-			inst := live
-			mu.Unlock()
-			if inst == nil {
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			got, err := search(inst)
-			time.Sleep(5 * time.Millisecond) // a steady stream, not a flood
-			mu.Lock()
-			if err != nil {
-				if live == inst { // a replica being stopped may refuse; only a live one counts
-					errs = append(errs, err)
-				}
-			} else {
-				seen = append(seen, got)
-			}
-			mu.Unlock()
-		}
-	}()
-
+	watch := watchSearches(acct.Key, a.URL)
 	br := a.NewBrowser(t)
 	br.LogIn(acct.Email, servertest.Password)
-	resp, body := br.Submit("/dashboard/settings/embedder", "/dashboard/settings/embedder", url.Values{
-		"provider": {"custom"}, "base_url": {fake.BaseURL()}, "model": {"text-embedding-3-small"},
-		"dimensions": {"64"}, "api_key": {endpointKey},
-	})
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("choosing the endpoint: %d %s", resp.StatusCode, body)
-	}
+	chooseEndpoint(t, br, fake.BaseURL(), endpointKey)
 	_, page := br.Get("/dashboard/settings/embedder")
 	if strings.Contains(page, endpointKey) {
 		t.Fatal("the settings page shows the stored key")
@@ -153,16 +74,7 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	progress := func() (done, total int64) {
-		err := pool.QueryRow(context.Background(), `SELECT done, total FROM workspace_embedders WHERE workspace_id = $1 AND slot = 'pending'`, acct.WorkspaceID).Scan(&done, &total)
-		if err == pgx.ErrNoRows {
-			return -1, -1
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return done, total
-	}
+	progress := func() (done, total int64) { return embedderProgress(t, pool, acct.WorkspaceID) }
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		done, total := progress()
@@ -188,9 +100,7 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 	if !strings.Contains(docsPage, `data-testid="reembedding"`) {
 		t.Fatal("the Documents page shows no re-embedding progress")
 	}
-	mu.Lock()
-	live = nil
-	mu.Unlock()
+	watch.setLive("")
 	a.Stop()
 	halfway, total := progress()
 	if halfway <= 0 || halfway >= total {
@@ -198,9 +108,7 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 	}
 
 	b := servertest.StartOn(t, dbURL, e)
-	mu.Lock()
-	live = b
-	mu.Unlock()
+	watch.setLive(b.URL)
 	deadline = time.Now().Add(90 * time.Second)
 	for {
 		if done, _ := progress(); done < 0 {
@@ -216,28 +124,7 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 	if err != nil || len(after) == 0 {
 		t.Fatalf("search after the switch: %v, %v", after, err)
 	}
-	close(stopped)
-	wg.Wait()
-
-	if len(errs) > 0 {
-		t.Fatalf("%d searches failed during the switch, e.g. %v", len(errs), errs[0])
-	}
-	old, fresh := strings.Join(before, ","), strings.Join(after, ",")
-	if old == fresh {
-		t.Fatal("the new embedder ranks exactly as the old one: the test cannot tell them apart")
-	}
-	counts := map[string]int{}
-	for _, s := range seen {
-		switch got := strings.Join(s, ","); got {
-		case old:
-			counts["old"]++
-		case fresh:
-			counts["new"]++
-		default:
-			t.Fatalf("a search during the switch returned neither the old nor the new result:\n got %s\n old %s\n new %s", got, old, fresh)
-		}
-	}
-	t.Logf("searches during the switch: %d with the old vectors, %d with the new", counts["old"], counts["new"])
+	watch.check(t, before, after)
 
 	if strings.Contains(b.Logs(), `"retrieval: workspace switched embedder"`) == false {
 		t.Fatal("the second replica did not make the switch")
@@ -277,5 +164,167 @@ func TestReembeddingSurvivesAKilledReplica(t *testing.T) {
 		if strings.Contains(logs, endpointKey) {
 			t.Fatalf("the %s replica logged the endpoint key", name)
 		}
+	}
+}
+
+// ingestNotes stores 320 one-chunk notes on four topics through base: five
+// re-embedding batches of 64.
+func ingestNotes(t *testing.T, base, key string) {
+	t.Helper()
+	topics := []string{"glaciers carve valleys", "sourdough needs wild yeast", "satellites orbit the earth", "tea leaves steep in hot water"}
+	for i := 0; i < 320; i += 100 {
+		var docs []map[string]string
+		for j := i; j < min(i+100, 320); j++ {
+			docs = append(docs, map[string]string{"id": fmt.Sprintf("d%03d", j), "text": fmt.Sprintf("Note %d: %s, item %d of the series.", j, topics[j%len(topics)], j)})
+		}
+		b, _ := json.Marshal(map[string]any{"documents": docs})
+		req, _ := http.NewRequest("POST", base+"/v1/documents", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := servertest.ReadBody(t, resp); resp.StatusCode != 200 {
+			t.Fatalf("ingest: %d %s", resp.StatusCode, body)
+		}
+	}
+}
+
+// searchIDs runs a semantic search through base and returns its results as
+// "document:score", to compare whole result lists.
+func searchIDs(base, key string) ([]string, error) {
+	const query = `{"query":"how do glaciers carve valleys","mode":"semantic","top_k":10}`
+	req, _ := http.NewRequest("POST", base+"/v1/search", strings.NewReader(query))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("search: %d %s", resp.StatusCode, body)
+	}
+	var out struct {
+		Results []struct {
+			DocumentID string  `json:"document_id"`
+			Score      float64 `json:"score"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, r := range out.Results {
+		ids = append(ids, fmt.Sprintf("%s:%.4f", r.DocumentID, r.Score))
+	}
+	return ids, nil
+}
+
+// embedderProgress reads the pending embedder's done and total; -1, -1 once there
+// is none (the switch made it the active one).
+func embedderProgress(t *testing.T, pool *pgxpool.Pool, workspaceID uuid.UUID) (done, total int64) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT done, total FROM workspace_embedders WHERE workspace_id = $1 AND slot = 'pending'`, workspaceID).Scan(&done, &total)
+	if err == pgx.ErrNoRows {
+		return -1, -1
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return done, total
+}
+
+// searchWatch searches all along, through whichever replica is live, and keeps
+// every answer.
+type searchWatch struct {
+	mu      sync.Mutex
+	live    string // base URL; "" while no replica is up
+	seen    [][]string
+	errs    []error
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+func watchSearches(key, base string) *searchWatch {
+	w := &searchWatch{live: base, stopped: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			select {
+			case <-w.stopped:
+				return
+			default:
+			}
+			w.mu.Lock()
+			base := w.live
+			w.mu.Unlock()
+			if base == "" {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			got, err := searchIDs(base, key)
+			time.Sleep(5 * time.Millisecond) // a steady stream, not a flood
+			w.mu.Lock()
+			if err != nil {
+				if w.live == base { // a replica being stopped may refuse; only a live one counts
+					w.errs = append(w.errs, err)
+				}
+			} else {
+				w.seen = append(w.seen, got)
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// setLive sends the searches to base from now on ("": none).
+func (w *searchWatch) setLive(base string) {
+	w.mu.Lock()
+	w.live = base
+	w.mu.Unlock()
+}
+
+// check stops the searches and fails unless every one answered, with the
+// results before the switch or after it: never nothing, never a mix.
+func (w *searchWatch) check(t *testing.T, before, after []string) {
+	t.Helper()
+	close(w.stopped)
+	w.wg.Wait()
+	if len(w.errs) > 0 {
+		t.Fatalf("%d searches failed during the switch, e.g. %v", len(w.errs), w.errs[0])
+	}
+	old, fresh := strings.Join(before, ","), strings.Join(after, ",")
+	if old == fresh {
+		t.Fatal("the new embedder ranks exactly as the old one: the test cannot tell them apart")
+	}
+	counts := map[string]int{}
+	for _, s := range w.seen {
+		switch got := strings.Join(s, ","); got {
+		case old:
+			counts["old"]++
+		case fresh:
+			counts["new"]++
+		default:
+			t.Fatalf("a search during the switch returned neither the old nor the new result:\n got %s\n old %s\n new %s", got, old, fresh)
+		}
+	}
+	t.Logf("searches during the switch: %d with the old vectors, %d with the new", counts["old"], counts["new"])
+}
+
+// chooseEndpoint chooses, on the dashboard, the workspace's own endpoint at
+// baseURL (text-embedding-3-small shortened to 64 dimensions) with key.
+func chooseEndpoint(t *testing.T, br *servertest.Browser, baseURL, key string) {
+	t.Helper()
+	resp, body := br.Submit("/dashboard/settings/embedder", "/dashboard/settings/embedder", url.Values{
+		"provider": {"custom"}, "base_url": {baseURL}, "model": {"text-embedding-3-small"},
+		"dimensions": {"64"}, "api_key": {key},
+	})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("choosing the endpoint: %d %s", resp.StatusCode, body)
 	}
 }

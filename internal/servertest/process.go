@@ -153,5 +153,8 @@ func (p *Process) Logs() string {
 	return p.logs.String()
 }
 
+// NewBrowser returns a Browser against the replica (see Instance.NewBrowser).
+func (p *Process) NewBrowser(tb testing.TB) *Browser { return newBrowser(tb, p.URL) }
+
 // String names the replica in test messages.
 func (p *Process) String() string { return fmt.Sprintf("replica %s", p.Addr) }

@@ -330,9 +330,11 @@ type Browser struct {
 
 // NewBrowser returns a Browser against the replica; redirects are not followed so
 // tests can assert them.
-func (i *Instance) NewBrowser(tb testing.TB) *Browser {
+func (i *Instance) NewBrowser(tb testing.TB) *Browser { return newBrowser(tb, i.URL) }
+
+func newBrowser(tb testing.TB, base string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{tb: tb, base: i.URL, Client: &http.Client{
+	return &Browser{tb: tb, base: base, Client: &http.Client{
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
