@@ -8,9 +8,14 @@ import (
 	"github.com/cairn-dev/cairn/views"
 )
 
-// sessNotice holds a message of any kind for the next page the session sees, as
-// JSON (the session store keeps strings); sessFlash holds a plain success line.
+// sessNotice holds the message for the next page the session sees, as JSON (the
+// session store keeps strings).
 const sessNotice = "notice"
+
+// flash stores a success line for the next page this session sees.
+func (h *Handler) flash(c echo.Context, msg string) {
+	h.flashMessage(c, views.Message{Kind: "ok", Text: msg})
+}
 
 // flashMessage stores m for the next page this session sees.
 func (h *Handler) flashMessage(c echo.Context, m views.Message) {
@@ -23,15 +28,10 @@ func (h *Handler) flashMessage(c echo.Context, m views.Message) {
 
 // popFlash takes the session's pending message out, if any.
 func (h *Handler) popFlash(c echo.Context) *views.Message {
-	ctx := c.Request().Context()
-	if s := h.Sessions.PopString(ctx, sessNotice); s != "" {
-		var m views.Message
-		if json.Unmarshal([]byte(s), &m) == nil && m.Text != "" {
-			return &m
-		}
+	var m views.Message
+	s := h.Sessions.PopString(c.Request().Context(), sessNotice)
+	if s == "" || json.Unmarshal([]byte(s), &m) != nil || m.Text == "" {
+		return nil
 	}
-	if f := h.Sessions.PopString(ctx, sessFlash); f != "" {
-		return &views.Message{Kind: "ok", Text: f}
-	}
-	return nil
+	return &m
 }

@@ -13,7 +13,6 @@ const (
 	sessUserID      = "user_id"
 	sessWorkspaceID = "workspace_id"
 	sessCSRF        = "csrf"
-	sessFlash       = "flash"
 	// sessID names the session's row in the auth service's index of sessions;
 	// a session without one, or whose row is gone, has ended.
 	sessID = "session_id"
@@ -60,9 +59,4 @@ func (h *Handler) startSession(c echo.Context, userID uuid.UUID, workspaceID str
 func (h *Handler) sessionID(c echo.Context) uuid.UUID {
 	id, _ := uuid.Parse(h.Sessions.GetString(c.Request().Context(), sessID))
 	return id
-}
-
-// flash stores a message for the next page this session sees.
-func (h *Handler) flash(c echo.Context, msg string) {
-	h.Sessions.Put(c.Request().Context(), sessFlash, msg)
 }
