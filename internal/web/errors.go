@@ -85,7 +85,7 @@ func (h *Handler) upgradeLink(c echo.Context) (href, action string) {
 func (h *Handler) origin(c echo.Context) string {
 	r := c.Request()
 	if ref, err := url.Parse(r.Referer()); err == nil && ref.Host == r.Host && strings.HasPrefix(ref.Path, "/dashboard") &&
-		!strings.HasPrefix(ref.Path, "//") && h.routes["GET "+ref.Path] {
+		h.routes["GET "+ref.Path] {
 		return ref.RequestURI()
 	}
 	route, path := strings.Split(c.Path(), "/"), strings.Split(r.URL.Path, "/")
