@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,7 +32,7 @@ const touchEvery = time.Minute
 // is token (only its SHA-256 is kept), and returns the id the session must carry.
 func (s *Service) SessionStart(ctx context.Context, userID uuid.UUID, token, userAgent, ip string) (uuid.UUID, error) {
 	id, err := s.q.UserSessionCreate(ctx, dbq.UserSessionCreateParams{
-		UserID: userID, TokenHash: onetime.Hash(token), UserAgent: truncate(userAgent, 512), Ip: ip,
+		UserID: userID, TokenHash: onetime.Hash(token), UserAgent: audit.Clean(userAgent, 512), Ip: ip,
 	})
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("auth: start session: %w", err)
@@ -92,7 +91,7 @@ func (s *Service) SessionEnd(ctx context.Context, userID, id uuid.UUID) error {
 	return s.endAndRecord(ctx, userID, dbq.UserSessionDeleteParams{UserID: userID, OnlyID: &id}, true)
 }
 
-// SessionEndOthers ends every session of userID but current, and returns how many.
+// SessionEndOthers ends every session of userID but current.
 func (s *Service) SessionEndOthers(ctx context.Context, userID, current uuid.UUID) error {
 	return s.endAndRecord(ctx, userID, dbq.UserSessionDeleteParams{UserID: userID, KeepID: &current}, false)
 }
@@ -140,17 +139,3 @@ func (s *Service) PruneSessions(ctx context.Context, idle, lifetime time.Duratio
 	}
 	return nil
 }
-
-// truncate cuts s to at most n bytes on a rune boundary, as text PostgreSQL takes.
-func truncate(s string, n int) string {
-	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
