@@ -130,10 +130,7 @@ func (s *Server) detailed(c echo.Context) error {
 func (s *Server) checkDependencies(ctx context.Context) map[string]*dependencyReport {
 	probes := s.probes()
 	out := make(map[string]*dependencyReport, len(telemetry.Dependencies))
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
+	var wg sync.WaitGroup // each probe writes only its own report
 	for _, name := range telemetry.Dependencies {
 		d := &dependencyReport{Status: depNotConfigured}
 		if f, ok := s.tel.LastFailure(name); ok {
@@ -152,8 +149,6 @@ func (s *Server) checkDependencies(ctx context.Context) map[string]*dependencyRe
 			start := time.Now()
 			err := p(pctx)
 			ms := float64(time.Since(start).Microseconds()) / 1000
-			mu.Lock()
-			defer mu.Unlock()
 			d.LatencyMS = &ms
 			d.Status = depOK
 			if err != nil {

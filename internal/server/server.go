@@ -126,6 +126,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		return nil, err
 	}
 	s.pool, s.listener = pool, newListener(cfg, pool, log)
+	defer func() {
+		if err != nil { // a replica that does not start releases what it opened
+			for _, c := range s.closers {
+				c()
+			}
+			pool.Close()
+		}
+	}()
 	s.tel.RegisterPool(pool)
 	s.workers = append(s.workers, func(ctx context.Context) { s.cpu.Run(ctx, 5*time.Second) })
 
@@ -134,7 +142,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.queue = jobs.New(pool, log, jobs.Config{Work: true, RescueAfter: cfg.JobsRescueAfter})
 	mailer, err := mail.New(cfg.SMTPURL, cfg.BaseURL, log)
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	if cfg.SMTPURL != "" {
@@ -159,7 +166,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
 	meter, err := s.newMeter(s.outbox)
 	if err != nil {
-		pool.Close()
 		return nil, err
 	}
 	s.meter = meter
@@ -205,7 +211,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 		queries = querycache.New(s.redis, cfg.QueryCacheTTL, log, s.registry)
 	}
 	if s.retrieval, closeIndex, err = NewRetrieval(cfg, pool, s.queue, queries, log, s.tel); err != nil {
-		pool.Close()
 		return nil, err
 	}
 	s.closers = append(s.closers, closeIndex)
@@ -223,8 +228,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	})
 	s.web.Routes(e)
 
-	if err := s.queue.Init(); err != nil {
-		pool.Close()
+	if err = s.queue.Init(); err != nil {
 		if errors.Is(err, jobs.ErrRescueTooSoon) {
 			err = fmt.Errorf("JOBS_RESCUE_AFTER: %w", err)
 		}

@@ -77,9 +77,6 @@ func New(reg *prometheus.Registry, tp trace.TracerProvider) *Telemetry {
 	return t
 }
 
-// Registry returns the registry the replica's metrics live in.
-func (t *Telemetry) Registry() *prometheus.Registry { return t.registry }
-
 // Tracer returns the tracer spans start from (a no-op one when tracing is off).
 func (t *Telemetry) Tracer() trace.Tracer {
 	if t == nil {
