@@ -162,11 +162,7 @@ func (s *Service) deleteTx(ctx context.Context, tx pgx.Tx, q *dbq.Queries, u dbq
 	// Sessions end through their index (user_sessions), so every replica refuses
 	// them at their next request; scs rows that predate the index are found by the
 	// user id inside them.
-	hashes, err := q.UserSessionDelete(ctx, dbq.UserSessionDeleteParams{UserID: u.ID})
-	if err != nil {
-		return err
-	}
-	if err := q.SessionDeleteByHash(ctx, hashes); err != nil {
+	if err := auth.EndAllSessionsTx(ctx, q, u.ID); err != nil {
 		return err
 	}
 	if _, err := q.AccountDeleteSessions(ctx, u.ID.String()); err != nil {

@@ -117,6 +117,14 @@ func (s *Service) endAndRecord(ctx context.Context, userID uuid.UUID, p dbq.User
 	return err
 }
 
+// EndAllSessionsTx ends every session of userID inside q's transaction, on every
+// replica (their next request finds the index row gone), for callers that remove
+// the account itself.
+func EndAllSessionsTx(ctx context.Context, q *dbq.Queries, userID uuid.UUID) error {
+	_, err := endSessions(ctx, q, dbq.UserSessionDeleteParams{UserID: userID})
+	return err
+}
+
 // endSessions deletes the sessions p names, index rows and the session store's own
 // rows, and returns how many ended.
 func endSessions(ctx context.Context, q *dbq.Queries, p dbq.UserSessionDeleteParams) (int, error) {
