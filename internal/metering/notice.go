@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/cairn-dev/cairn/internal/db"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
 	"github.com/cairn-dev/cairn/internal/mail"
 	"github.com/cairn-dev/cairn/internal/plan"
@@ -61,40 +62,47 @@ func (s *Service) dueNotices(ws uuid.UUID, period time.Time, used, limit int64) 
 	return due
 }
 
-// queueNoticesTx claims each due notice in tx, the transaction that counted the
-// request crossing it, and queues its email there: the email exists exactly when
-// the count that caused it commits, and a claim another request made already
-// (on any replica) queues nothing.
-func (s *Service) queueNoticesTx(ctx context.Context, tx pgx.Tx, q *dbq.Queries, ws uuid.UUID, period time.Time, used, limit int64, due []int) error {
-	for _, pct := range due {
-		claimed, err := q.QuotaNoticeClaim(ctx, dbq.QuotaNoticeClaimParams{WorkspaceID: ws, Period: period, Threshold: int16(pct)})
-		if err != nil {
-			return fmt.Errorf("claim notice: %w", err)
-		}
-		if claimed == 0 {
-			continue
-		}
-		if err := s.outbox.EnqueueTx(ctx, tx, mail.SendArgs{Template: tmplQuotaNotice, Data: map[string]string{
-			"workspace_id": ws.String(), "period": period.Format(time.DateOnly), "threshold": strconv.Itoa(pct),
-			"used": strconv.FormatInt(used, 10), "limit": strconv.FormatInt(limit, 10),
-		}}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// markSeen records, after the transaction committed, that the due notices are
-// claimed.
-func (s *Service) markSeen(ws uuid.UUID, period time.Time, due []int) {
+// queueNotices claims each notice that used (of limit) makes due and queues its
+// email, in one transaction: a notice is claimed exactly when its email is queued,
+// and a claim another request made already (on any replica) queues nothing. It
+// runs after the count committed, and only when this replica has not seen the
+// notices claimed, so a request crossing no threshold pays no transaction. It
+// reports false when the transaction failed: the notice stays unclaimed, for the
+// next request past the threshold (the request itself was counted and goes on).
+func (s *Service) queueNotices(ctx context.Context, ws uuid.UUID, period time.Time, used, limit int64) bool {
+	due := s.dueNotices(ws, period, used, limit)
 	if len(due) == 0 {
-		return
+		return true
+	}
+	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		for _, pct := range due {
+			claimed, err := q.QuotaNoticeClaim(ctx, dbq.QuotaNoticeClaimParams{WorkspaceID: ws, Period: period, Threshold: int16(pct)})
+			if err != nil {
+				return fmt.Errorf("claim notice: %w", err)
+			}
+			if claimed == 0 {
+				continue
+			}
+			if err := s.outbox.EnqueueTx(ctx, tx, mail.SendArgs{Template: tmplQuotaNotice, Data: map[string]string{
+				"workspace_id": ws.String(), "period": period.Format(time.DateOnly), "threshold": strconv.Itoa(pct),
+				"used": strconv.FormatInt(used, 10), "limit": strconv.FormatInt(limit, 10),
+			}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("metering: could not queue a quota notice; the next request past the threshold tries again", "workspace_id", ws, "err", err)
+		return false
 	}
 	s.notices.mu.Lock()
 	defer s.notices.mu.Unlock()
 	for _, pct := range due {
 		s.notices.seen[noticeKey{ws, period, pct}] = true
 	}
+	return true
 }
 
 // composeNotice writes the quota email to the workspace's owners and admins as

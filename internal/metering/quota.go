@@ -75,37 +75,27 @@ func (s *Service) Consume(ctx context.Context, ws uuid.UUID, limit int64) (Reser
 		return Reservation{}, s.exceeded(limit, now, end)
 	}
 	gen := s.quota.gen.Load()
-	// One transaction counts the request and, when it crosses a threshold, queues
-	// the notice: the email exists exactly when the count does.
-	var used int64
-	var exhausted bool
-	var due []int
-	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		n, err := q.QuotaConsume(ctx, dbq.QuotaConsumeParams{WorkspaceID: ws, Period: start, Lim: limit})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			// Used up (perhaps under a higher limit before a downgrade): the notices
-			// of a full quota are due if nobody claimed them.
-			exhausted, n = true, limit
-		case err != nil:
-			return err
-		}
-		used = n
-		due = s.dueNotices(ws, start, used, limit)
-		return s.queueNoticesTx(ctx, tx, q, ws, start, used, limit, due)
-	})
+	used, err := s.q.QuotaConsume(ctx, dbq.QuotaConsumeParams{WorkspaceID: ws, Period: start, Lim: limit})
+	exhausted := errors.Is(err, pgx.ErrNoRows)
+	if exhausted {
+		// Used up (perhaps under a higher limit before a downgrade): the notices of a
+		// full quota are due if nobody claimed them.
+		used, err = limit, nil
+	}
 	if err != nil {
 		return Reservation{}, apperr.Unavailablef(fmt.Errorf("metering: consume quota: %w", err), 5, "The service is temporarily unavailable; retry shortly.")
 	}
-	s.markSeen(ws, start, due)
-	if exhausted {
+	// The count is one statement; only a request that crosses a threshold opens a
+	// transaction, to claim the notice and queue its email together. While a
+	// notice is unclaimed (its transaction failed), exhaustion is not remembered,
+	// so a later request asks the database again and claims it.
+	if s.queueNotices(ctx, ws, start, used, limit) && used >= limit {
+		// Used up, or this request took the last unit: the next ones need not ask the
+		// database.
 		s.remember(ws, gen, exhaustion{periodEnd: end, limit: limit})
-		return Reservation{}, s.exceeded(limit, now, end)
 	}
-	if used >= limit {
-		// This request took the last unit: the next ones need not ask the database.
-		s.remember(ws, gen, exhaustion{periodEnd: end, limit: limit})
+	if exhausted {
+		return Reservation{}, s.exceeded(limit, now, end)
 	}
 	return Reservation{workspaceID: ws, period: start, limit: limit}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/db/dbq"
@@ -198,15 +199,7 @@ func TestQuotaNotices(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 5, 10, 12, 0, 0, 0, time.UTC)}
 	a, b := newReplicaWith(t, pool, clk.now, nil, outbox), newReplicaWith(t, pool, clk.now, nil, outbox)
 	ctx := context.Background()
-	queued := func() int {
-		t.Helper()
-		var n int
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE kind = 'mail.send'
-			AND args->>'template' = 'metering.quota_notice' AND args->'data'->>'workspace_id' = $1`, ws.String()).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	queued := func() int { return noticesQueued(t, pool, ws) }
 	sent := func(want int) []mail.Message {
 		t.Helper()
 		eventually(t, fmt.Sprintf("%d quota emails", want), func() bool { return len(rec.Messages()) >= want })
@@ -269,6 +262,74 @@ func TestQuotaNotices(t *testing.T) {
 		}
 		sent(4)
 	})
+}
+
+// noticesQueued counts the quota emails queued for ws.
+func noticesQueued(t *testing.T, pool *pgxpool.Pool, ws uuid.UUID) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM river_job WHERE kind = 'mail.send'
+		AND args->>'template' = 'metering.quota_notice' AND args->'data'->>'workspace_id' = $1`, ws.String()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestQuotaNoticeRetried: a notice whose claim fails does not fail the request
+// that crossed the threshold (its count stands), and the next request past the
+// threshold claims it; an exhaustion is not remembered while its notice is
+// unclaimed, so the request after it still asks the database and claims it.
+func TestQuotaNoticeRetried(t *testing.T) {
+	pool := newPool(t)
+	ws := newWorkspace(t, pool)
+	outbox, _ := mailtest.Outbox(t, pool)
+	r := newReplicaWith(t, pool, nil, nil, outbox)
+	ctx := context.Background()
+	claims := func(on bool) {
+		t.Helper()
+		from, to := "quota_notices", "quota_notices_away"
+		if on {
+			from, to = to, from
+		}
+		if _, err := pool.Exec(ctx, "ALTER TABLE "+from+" RENAME TO "+to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const limit = 10
+	for range 7 {
+		if _, err := r.Consume(ctx, ws, limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claims(false)
+	if _, err := r.Consume(ctx, ws, limit); err != nil { // the 8th: 80 %
+		t.Fatalf("consume crossing 80 %% while claims fail: %v, want counted", err)
+	}
+	if n := noticesQueued(t, pool, ws); n != 0 {
+		t.Fatalf("%d notices queued while claims fail", n)
+	}
+	claims(true)
+	if _, err := r.Consume(ctx, ws, limit); err != nil { // the 9th
+		t.Fatal(err)
+	}
+	if n := noticesQueued(t, pool, ws); n != 1 {
+		t.Fatalf("%d notices queued after the next request, want the 80 %% one", n)
+	}
+
+	claims(false)
+	if _, err := r.Consume(ctx, ws, limit); err != nil { // the 10th: 100 %
+		t.Fatal(err)
+	}
+	claims(true)
+	if _, err := r.Consume(ctx, ws, limit); !apperr.Is(err, apperr.QuotaExceeded) {
+		t.Fatalf("11th consume: %v, want quota_exceeded", err)
+	}
+	if n := noticesQueued(t, pool, ws); n != 2 {
+		t.Fatalf("%d notices queued, want the 100 %% one claimed by the request after the failure too", n)
+	}
+	if n, err := r.RequestsUsed(ctx, ws, limit, time.Now()); err != nil || n != limit {
+		t.Fatalf("used = %d, %v; want %d: a request whose notice failed is still counted", n, err, limit)
+	}
 }
 
 func TestCharge(t *testing.T) {
@@ -346,8 +407,8 @@ func TestCharge(t *testing.T) {
 
 // BenchmarkConsume counts billable requests of one workspace on a finite plan far
 // from its limit: what a Free-plan billable request pays for its quota (one
-// transaction around the conditional upsert; a notice's claim only when a
-// threshold is crossed).
+// statement, the conditional upsert; a notice's claim and email, in a
+// transaction, only when a threshold is crossed).
 //
 //	go test -run '^$' -bench BenchmarkConsume ./internal/metering/
 func BenchmarkConsume(b *testing.B) {
