@@ -131,7 +131,11 @@ func (s *Service) AllowKey(ctx context.Context, keyID uuid.UUID, p plan.ID) Deci
 
 // decided counts a rate-limit decision under its scope and plan.
 func (s *Service) decided(scope Scope, p string, d Decision) Decision {
-	s.rateDecisions.WithLabelValues(scope.String(), p, map[bool]string{true: "allowed", false: "rejected"}[d.Allowed]).Inc()
+	decision := "rejected"
+	if d.Allowed {
+		decision = "allowed"
+	}
+	s.rateDecisions.WithLabelValues(scope.String(), p, decision).Inc()
 	return d
 }
 
