@@ -88,3 +88,63 @@ func BenchmarkSessionAlive(b *testing.B) {
 		}
 	}
 }
+
+// TestAccountEventsReachEveryWorkspaceLog: a password change and ended sessions of
+// an account are written to the audit log of every workspace it belongs to (its
+// own and a team's), and a failed log-in on no account outside any workspace.
+func TestAccountEventsReachEveryWorkspaceLog(t *testing.T) {
+	pool, _ := dbtest.NewPool(t)
+	s := NewService(pool)
+	ctx := context.Background()
+	ada, own, err := s.SignUp(ctx, "ada@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, team, err := s.SignUp(ctx, "bob@example.com", "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "INSERT INTO memberships (workspace_id, user_id, role) VALUES ($1, $2, 'member')", team.ID, ada.ID); err != nil {
+		t.Fatal(err)
+	}
+	start := func() uuid.UUID {
+		t.Helper()
+		id, err := s.SessionStart(ctx, ada.ID, uuid.NewString(), "Firefox", "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	current := start()
+	start()
+	if err := s.ChangePassword(ctx, ada.ID, current, "192.0.2.1", "correct horse battery", "a brand new passphrase 42"); err != nil {
+		t.Fatal(err)
+	}
+	start()
+	start()
+	if err := s.SessionEndOthers(ctx, ada.ID, current); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login(ctx, Attempt{Email: "nobody@example.com", Password: "wrong guess", IP: "192.0.2.7"}); err == nil {
+		t.Fatal("a log-in on no account succeeded")
+	}
+	count := func(query string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE "+query, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, ws := range []uuid.UUID{own.ID, team.ID} {
+		if n := count("workspace_id = $1 AND action = 'user.password_changed' AND actor_user_id = $2 AND target_id = $3", ws, ada.ID, ada.ID.String()); n != 1 {
+			t.Errorf("workspace %s: %d password_changed entries, want 1", ws, n)
+		}
+		if n := count("workspace_id = $1 AND action = 'user.session_ended' AND (detail->>'sessions')::int = 2", ws); n != 1 {
+			t.Errorf("workspace %s: %d session_ended entries for 2 sessions, want 1", ws, n)
+		}
+	}
+	if n := count("workspace_id IS NULL AND action = 'user.login_failed' AND detail->>'account' = 'unknown' AND actor_user_id IS NULL"); n != 1 {
+		t.Errorf("%d login_failed entries outside any workspace for an unknown account, want 1", n)
+	}
+}
