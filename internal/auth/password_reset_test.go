@@ -74,6 +74,10 @@ func TestPasswordResetLinks(t *testing.T) {
 		if err != nil || got.ID != u.ID || !got.EmailVerified {
 			t.Fatalf("ResetPassword = %+v, %v; want the account, verified", got, err)
 		}
+		var logged int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM audit_log WHERE action = 'user.password_reset' AND target_id = $1", u.ID.String()).Scan(&logged); err != nil || logged != 1 {
+			t.Fatalf("%d password_reset audit entries (%v), want 1", logged, err)
+		}
 		if _, err := s.ResetPassword(ctx, first, "another violet kestrel"); !apperr.Is(err, apperr.NotFound) {
 			t.Fatalf("second use = %v, want not_found", err)
 		}
