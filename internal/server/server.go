@@ -164,10 +164,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *Server, e
 	bill.UseQueue(s.queue)
 	// Every replica sweeps; rows are claimed with SKIP LOCKED, so they never collide.
 	s.workers = append(s.workers, func(ctx context.Context) { bill.RunGraceSweeper(ctx, time.Minute) })
-	meter, err := s.newMeter(s.outbox)
-	if err != nil {
+	if err = s.openRedis(); err != nil {
 		return nil, err
 	}
+	meter := s.newMeter(s.outbox)
 	s.meter = meter
 
 	sessions := scs.New()
