@@ -96,8 +96,3 @@ WHERE api_keys.id = v.id AND (api_keys.last_used_at IS NULL OR api_keys.last_use
 UPDATE api_keys SET revoked_at = now()
 WHERE workspace_id = @workspace_id AND created_by = @created_by AND revoked_at IS NULL
 RETURNING *;
-
--- name: APIKeyListActiveByCreator :many
-SELECT * FROM api_keys
-WHERE workspace_id = @workspace_id AND created_by = @created_by AND revoked_at IS NULL
-ORDER BY created_at;

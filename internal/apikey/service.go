@@ -381,20 +381,6 @@ func (s *Service) List(ctx context.Context, workspaceID uuid.UUID) ([]Key, error
 	return keys, nil
 }
 
-// ListActiveByCreator returns the active keys userID made in the workspace: what
-// removing them would revoke.
-func (s *Service) ListActiveByCreator(ctx context.Context, workspaceID, userID uuid.UUID) ([]Key, error) {
-	rows, err := s.q.APIKeyListActiveByCreator(ctx, dbq.APIKeyListActiveByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
-	if err != nil {
-		return nil, fmt.Errorf("apikey: list by creator: %w", err)
-	}
-	keys := make([]Key, len(rows))
-	for i, r := range rows {
-		keys[i] = toKey(r)
-	}
-	return keys, nil
-}
-
 // mayChange refuses a member who is not an admin or the owner a key someone else made.
 func mayChange(ws workspace.Workspace, key dbq.ApiKey, userID uuid.UUID, what string) error {
 	if !ws.CanManage() && (key.CreatedBy == nil || *key.CreatedBy != userID) {

@@ -117,20 +117,6 @@ func (s *Service) ChangeRole(ctx context.Context, ws workspace.Workspace, userID
 	})
 }
 
-// KeysOf returns the active keys userID made in the workspace: what removing them
-// revokes, for the confirmation.
-func (s *Service) KeysOf(ctx context.Context, workspaceID, userID uuid.UUID) ([]apikey.Key, error) {
-	rows, err := s.q.APIKeyListActiveByCreator(ctx, dbq.APIKeyListActiveByCreatorParams{WorkspaceID: workspaceID, CreatedBy: &userID})
-	if err != nil {
-		return nil, fmt.Errorf("team: keys of member: %w", err)
-	}
-	keys := make([]apikey.Key, len(rows))
-	for i, r := range rows {
-		keys[i] = apikey.Key{ID: r.ID, Name: r.Name, Prefix: r.Prefix, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, CreatedBy: userID}
-	}
-	return keys, nil
-}
-
 // Remove takes a member out of the workspace and revokes every key they made
 // there, in one transaction; every replica refuses those keys once it commits, and
 // the member's session is refused on its next request. Admins and owners may

@@ -203,52 +203,6 @@ func (q *Queries) APIKeyList(ctx context.Context, workspaceID uuid.UUID) ([]APIK
 	return items, nil
 }
 
-const aPIKeyListActiveByCreator = `-- name: APIKeyListActiveByCreator :many
-SELECT id, workspace_id, created_by, name, prefix, hash, created_at, last_used_at, revoked_at, scopes, expires_at, kind, last_ip, last_user_agent FROM api_keys
-WHERE workspace_id = $1 AND created_by = $2 AND revoked_at IS NULL
-ORDER BY created_at
-`
-
-type APIKeyListActiveByCreatorParams struct {
-	WorkspaceID uuid.UUID
-	CreatedBy   *uuid.UUID
-}
-
-func (q *Queries) APIKeyListActiveByCreator(ctx context.Context, arg APIKeyListActiveByCreatorParams) ([]ApiKey, error) {
-	rows, err := q.db.Query(ctx, aPIKeyListActiveByCreator, arg.WorkspaceID, arg.CreatedBy)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []ApiKey{}
-	for rows.Next() {
-		var i ApiKey
-		if err := rows.Scan(
-			&i.ID,
-			&i.WorkspaceID,
-			&i.CreatedBy,
-			&i.Name,
-			&i.Prefix,
-			&i.Hash,
-			&i.CreatedAt,
-			&i.LastUsedAt,
-			&i.RevokedAt,
-			&i.Scopes,
-			&i.ExpiresAt,
-			&i.Kind,
-			&i.LastIp,
-			&i.LastUserAgent,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const aPIKeyRevoke = `-- name: APIKeyRevoke :one
 UPDATE api_keys SET revoked_at = now()
 WHERE workspace_id = $1 AND id = $2 AND revoked_at IS NULL
