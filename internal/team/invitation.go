@@ -107,8 +107,7 @@ func (s *Service) Invite(ctx context.Context, ws workspace.Workspace, by uuid.UU
 		return Invitation{}, err
 	}
 	var inv Invitation
-	err = db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
+	err = s.tx(ctx, "invite", func(tx pgx.Tx, q *dbq.Queries) error {
 		row, err := q.WorkspaceGetForUpdate(ctx, ws.ID)
 		if err != nil {
 			return err
@@ -150,10 +149,10 @@ func (s *Service) Invite(ctx context.Context, ws workspace.Workspace, by uuid.UU
 		}
 		return s.enqueue(ctx, tx, created)
 	})
-	if err != nil && apperr.As(err) == nil {
-		return Invitation{}, fmt.Errorf("team: invite: %w", err)
+	if err != nil {
+		return Invitation{}, err
 	}
-	return inv, err
+	return inv, nil
 }
 
 // Resend mails a pending invitation again with a new link. The old link dies at
@@ -193,8 +192,7 @@ func (s *Service) changeInvitation(ctx context.Context, ws workspace.Workspace, 
 	if !ws.CanManage() {
 		return errNeedsAdmin(ws)
 	}
-	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
+	return s.tx(ctx, what, func(tx pgx.Tx, q *dbq.Queries) error {
 		inv, err := q.InvitationGetForUpdate(ctx, dbq.InvitationGetForUpdateParams{WorkspaceID: ws.ID, ID: id})
 		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (inv.AcceptedAt != nil || inv.RevokedAt != nil)) {
 			return apperr.New(apperr.NotFound, "No pending invitation with that id in this workspace.")
@@ -204,10 +202,6 @@ func (s *Service) changeInvitation(ctx context.Context, ws workspace.Workspace, 
 		}
 		return fn(ctx, tx, q, inv)
 	})
-	if err != nil && apperr.As(err) == nil {
-		return fmt.Errorf("team: %s: %w", what, err)
-	}
-	return err
 }
 
 func (s *Service) enqueue(ctx context.Context, tx pgx.Tx, inv dbq.Invitation) error {
@@ -253,7 +247,7 @@ The link works once, only for %s, and expires on %s. If you have no Cairn accoun
 yet, sign up with this address from the link.
 
 If you did not expect this invitation, ignore this email.
-`, who, inv.WorkspaceName, article(row.Role), row.Role, link, row.Email, expires.UTC().Format("2 Jan 2006 15:04 UTC"))
+`, who, inv.WorkspaceName, workspace.Article(row.Role), row.Role, link, row.Email, expires.UTC().Format("2 Jan 2006 15:04 UTC"))
 	return mail.Message{
 		To:      []string{row.Email},
 		Subject: fmt.Sprintf("You are invited to join %s on Cairn", inv.WorkspaceName),
@@ -306,8 +300,7 @@ func usable(accepted, revoked *time.Time, expires time.Time, inviter string) err
 func (s *Service) Accept(ctx context.Context, token string, userID uuid.UUID, email string) (workspace.Workspace, error) {
 	hash := onetime.Hash(token)
 	var ws workspace.Workspace
-	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
+	err := s.tx(ctx, "accept invitation", func(_ pgx.Tx, q *dbq.Queries) error {
 		peek, err := q.InvitationByHash(ctx, hash)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errUnknownInvitation
@@ -374,10 +367,10 @@ func (s *Service) Accept(ctx context.Context, token string, userID uuid.UUID, em
 			Detail: map[string]any{"role": inv.Role, "invitation": inv.ID.String()},
 		})
 	})
-	if err != nil && apperr.As(err) == nil {
-		return workspace.Workspace{}, fmt.Errorf("team: accept invitation: %w", err)
+	if err != nil {
+		return workspace.Workspace{}, err
 	}
-	return ws, err
+	return ws, nil
 }
 
 // teamPlan refuses invitations on a plan without teams, naming the plan that has them.
@@ -410,13 +403,6 @@ func pluralize(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-func article(role string) string {
-	if role == workspace.RoleAdmin || role == workspace.RoleOwner {
-		return "an"
-	}
-	return "a"
 }
 
 func deref(s *string) string {

@@ -88,7 +88,7 @@ func (s *Service) ChangeRole(ctx context.Context, ws workspace.Workspace, userID
 	if err := checkAssignable(role); err != nil {
 		return err
 	}
-	return s.tx(ctx, "change role", func(q *dbq.Queries) error {
+	return s.tx(ctx, "change role", func(_ pgx.Tx, q *dbq.Queries) error {
 		m, err := lockMember(ctx, q, ws.ID, userID)
 		if err != nil {
 			return err
@@ -130,7 +130,7 @@ func (s *Service) Remove(ctx context.Context, ws workspace.Workspace, actorID, u
 		return nil, apperr.New(apperr.Invalid, "You cannot remove yourself; use Leave workspace instead.")
 	}
 	var keys []apikey.Key
-	err := s.tx(ctx, "remove member", func(q *dbq.Queries) error {
+	err := s.tx(ctx, "remove member", func(_ pgx.Tx, q *dbq.Queries) error {
 		m, err := lockMember(ctx, q, ws.ID, userID)
 		if err != nil {
 			return err
@@ -152,7 +152,7 @@ func (s *Service) Remove(ctx context.Context, ws workspace.Workspace, actorID, u
 // Leave takes userID out of the workspace, revoking the keys they made there. Any
 // member but the last owner may leave; the owner transfers ownership first.
 func (s *Service) Leave(ctx context.Context, ws workspace.Workspace, userID uuid.UUID) error {
-	return s.tx(ctx, "leave", func(q *dbq.Queries) error {
+	return s.tx(ctx, "leave", func(_ pgx.Tx, q *dbq.Queries) error {
 		m, err := lockMember(ctx, q, ws.ID, userID)
 		if err != nil {
 			return err
@@ -188,7 +188,7 @@ func (s *Service) Transfer(ctx context.Context, ws workspace.Workspace, fromID, 
 	if fromID == toID {
 		return apperr.Field("user_id", "choose another member; you already own %s", ws.Name)
 	}
-	return s.tx(ctx, "transfer ownership", func(q *dbq.Queries) error {
+	return s.tx(ctx, "transfer ownership", func(_ pgx.Tx, q *dbq.Queries) error {
 		from, err := lockMember(ctx, q, ws.ID, fromID)
 		if err != nil {
 			return err
@@ -220,12 +220,12 @@ func (s *Service) Transfer(ctx context.Context, ws workspace.Workspace, fromID, 
 	})
 }
 
-// tx runs fn in a transaction that first locks the workspace row, so changes to
-// its members, invitations and plan happen one at a time. Errors that are not the
+// tx runs fn in a transaction (fn locks the workspace row first, so changes to
+// its members, invitations and plan happen one at a time). Errors that are not the
 // caller's are wrapped with what was being done.
-func (s *Service) tx(ctx context.Context, what string, fn func(q *dbq.Queries) error) error {
+func (s *Service) tx(ctx context.Context, what string, fn func(tx pgx.Tx, q *dbq.Queries) error) error {
 	err := db.Tx(ctx, s.pool, func(tx pgx.Tx) error {
-		return fn(s.q.WithTx(tx))
+		return fn(tx, s.q.WithTx(tx))
 	})
 	if err != nil && apperr.As(err) == nil {
 		return fmt.Errorf("team: %s: %w", what, err)

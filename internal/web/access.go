@@ -145,7 +145,7 @@ func (h *Handler) authorize(next echo.HandlerFunc) echo.HandlerFunc {
 		reqctx.SetWorkspace(c, ws)
 		if rule != signedIn && !ws.Allows(rule) {
 			return apperr.New(apperr.Forbidden, "This needs the %s role in %s (or a higher one); you are %s %s.",
-				rule, ws.Name, article(ws.Role), ws.Role)
+				rule, ws.Name, workspace.Article(ws.Role), ws.Role)
 		}
 		return next(c)
 	}
@@ -242,12 +242,4 @@ func currentUser(c echo.Context) auth.User {
 func currentWorkspace(c echo.Context) workspace.Workspace {
 	ws, _ := reqctx.Workspace(c)
 	return ws
-}
-
-// article is the indefinite article of a role's name.
-func article(role string) string {
-	if role == workspace.RoleAdmin || role == workspace.RoleOwner {
-		return "an"
-	}
-	return "a"
 }

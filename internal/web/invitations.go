@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairn-dev/cairn/internal/apperr"
 	"github.com/cairn-dev/cairn/internal/auth"
+	"github.com/cairn-dev/cairn/internal/workspace"
 	"github.com/cairn-dev/cairn/views"
 )
 
@@ -52,7 +53,7 @@ func (h *Handler) acceptInvitation(c echo.Context) error {
 		return err
 	}
 	h.Sessions.Put(ctx, sessWorkspaceID, ws.ID.String())
-	h.flash(c, fmt.Sprintf("Welcome to %s. You joined as %s %s.", ws.Name, article(ws.Role), ws.Role))
+	h.flash(c, fmt.Sprintf("Welcome to %s. You joined as %s %s.", ws.Name, workspace.Article(ws.Role), ws.Role))
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 

@@ -28,6 +28,6 @@ func (h *Handler) switchWorkspace(c echo.Context) error {
 			ws.Name, workspace.SuspendedReason(h.Config.Plans, ws.Plan))
 	}
 	h.Sessions.Put(ctx, sessWorkspaceID, ws.ID.String())
-	h.flash(c, fmt.Sprintf("You are now in %s, as %s %s.", ws.Name, article(ws.Role), ws.Role))
+	h.flash(c, fmt.Sprintf("You are now in %s, as %s %s.", ws.Name, workspace.Article(ws.Role), ws.Role))
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
 }

@@ -53,6 +53,14 @@ func Allows(role, least string) bool {
 	return RoleRank(role) > 0 && RoleRank(role) >= RoleRank(least)
 }
 
+// Article is the indefinite article of a role's name: "an" admin, "a" member.
+func Article(role string) string {
+	if role == RoleAdmin || role == RoleOwner {
+		return "an"
+	}
+	return "a"
+}
+
 // Workspace is a tenant as the dashboard and admin commands see it.
 type Workspace struct {
 	ID   uuid.UUID
