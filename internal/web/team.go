@@ -151,12 +151,7 @@ func (h *Handler) renderTeam(c echo.Context, status int, t views.Team) error {
 	}
 	p := h.Config.Plans.Get(ws.Plan)
 	t.CanManage, t.IsOwner, t.TeamPlan, t.Roles = ws.CanManage(), ws.Role == workspace.RoleOwner, p.Team, team.Assignable
-	for _, tp := range h.Config.Plans {
-		if tp.Team {
-			t.UpgradePlan = tp.Name
-			break
-		}
-	}
+	t.UpgradePlan = h.teamPlanName()
 	t.Seats = seatsText(seats)
 	t.SeatsFull = seats.Full()
 	// The confirmation before removing someone lists the keys it revokes.
