@@ -17,7 +17,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/cairn-dev/cairn/internal/apikey"
@@ -150,8 +149,7 @@ func (s *Service) Start(ctx context.Context, clientName string, client apikey.Cl
 			})
 		})
 		// A user code still held by another attempt (live or not yet pruned): draw again.
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && attempt < 5 {
+		if db.IsUniqueViolation(err, "device_authorizations_user_hash_key") && attempt < 5 {
 			continue
 		}
 		if err != nil {
