@@ -1,11 +1,13 @@
 package billing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -60,10 +62,7 @@ func (s *Service) cancelDuplicates(ctx context.Context, tx pgx.Tx, q *dbq.Querie
 	}
 	// Newest first: by Stripe's creation time, then by id so every replica agrees.
 	slices.SortFunc(live, func(a, b Subscription) int {
-		if c := b.Created.Compare(*a.Created); c != 0 {
-			return c
-		}
-		return -compareStrings(a.ID, b.ID)
+		return cmp.Or(b.Created.Compare(*a.Created), strings.Compare(b.ID, a.ID))
 	})
 	kept := live[0]
 	if s.queue == nil {
@@ -89,16 +88,6 @@ func (s *Service) cancelDuplicates(ctx context.Context, tx pgx.Tx, q *dbq.Querie
 			"workspace_id", workspaceID.String(), "cancelled", dup.ID, "kept", kept.ID)
 	}
 	return s.recompute(ctx, q, workspaceID)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 type cancelDuplicateWorker struct {
