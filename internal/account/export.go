@@ -180,22 +180,14 @@ func (s *Service) export(ctx context.Context, z *zip.Writer, u dbq.User, mems []
 		}
 	}
 	return writeNDJSON(z, "audit_log.ndjson", now, func(_ io.Writer, enc *json.Encoder) error {
-		var after int64
-		for {
+		return encodeAudit(enc, func(after int64) ([]dbq.ExportAuditPageRow, error) {
 			rows, err := s.q.ExportAccountAuditPage(ctx, dbq.ExportAccountAuditPageParams{AfterID: after, UserID: &u.ID, UserText: u.ID.String(), Lim: exportRows})
-			if err != nil {
-				return err
+			out := make([]dbq.ExportAuditPageRow, len(rows))
+			for i, r := range rows {
+				out[i] = dbq.ExportAuditPageRow(r)
 			}
-			for _, r := range rows {
-				if err := enc.Encode(toExportedAudit(dbq.ExportAuditPageRow(r))); err != nil {
-					return err
-				}
-			}
-			if len(rows) < exportRows {
-				return nil
-			}
-			after = rows[len(rows)-1].ID
-		}
+			return out, err
+		})
 	})
 }
 
@@ -242,24 +234,32 @@ func (s *Service) exportWorkspace(ctx context.Context, z *zip.Writer, now time.T
 		return err
 	}
 	return writeNDJSON(z, dir+"audit_log.ndjson", now, func(_ io.Writer, enc *json.Encoder) error {
-		var after int64
 		ws := m.ID
-		for {
-			rows, err := s.q.ExportAuditPage(ctx, dbq.ExportAuditPageParams{WorkspaceID: &ws, AfterID: after, AllRows: manages, UserID: &userID, Lim: exportRows})
-			if err != nil {
+		return encodeAudit(enc, func(after int64) ([]dbq.ExportAuditPageRow, error) {
+			return s.q.ExportAuditPage(ctx, dbq.ExportAuditPageParams{WorkspaceID: &ws, AfterID: after, AllRows: manages, UserID: &userID, Lim: exportRows})
+		})
+	})
+}
+
+// encodeAudit encodes audit entries page by page, each page the exportRows entries
+// after the last id of the one before, until a short page.
+func encodeAudit(enc *json.Encoder, page func(after int64) ([]dbq.ExportAuditPageRow, error)) error {
+	var after int64
+	for {
+		rows, err := page(after)
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := enc.Encode(toExportedAudit(r)); err != nil {
 				return err
 			}
-			for _, r := range rows {
-				if err := enc.Encode(toExportedAudit(r)); err != nil {
-					return err
-				}
-			}
-			if len(rows) < exportRows {
-				return nil
-			}
-			after = rows[len(rows)-1].ID
 		}
-	})
+		if len(rows) < exportRows {
+			return nil
+		}
+		after = rows[len(rows)-1].ID
+	}
 }
 
 func toExportedAudit(r dbq.ExportAuditPageRow) exportedAudit {
