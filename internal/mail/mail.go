@@ -73,8 +73,9 @@ type LogMailer struct {
 }
 
 // tokenLike matches what internal/onetime mints (43 URL-safe characters), and any
-// other long opaque URL-safe value a message might carry.
-var tokenLike = regexp.MustCompile(`[A-Za-z0-9_-]{32,}`)
+// longer opaque URL-safe value a message might carry; not a UUID (36 characters),
+// which names a workspace or key and is no secret.
+var tokenLike = regexp.MustCompile(`[A-Za-z0-9_-]{40,}`)
 
 // Send logs m, with its one-time tokens withheld unless ShowLinks is set.
 func (l *LogMailer) Send(ctx context.Context, m Message) error {

@@ -125,7 +125,8 @@ func TestNew(t *testing.T) {
 	})
 	t.Run("LoggedLinksOnlyOnLoopback", func(t *testing.T) {
 		token := "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4"
-		msg := Message{To: []string{"a@example.com"}, Subject: "Reset", Text: "Open https://x/password/reset/" + token + " within an hour."}
+		const workspace = "83f4aa94-a241-4ba7-a75d-27dd1f2f6862"
+		msg := Message{To: []string{"a@example.com"}, Subject: "Reset", Text: "Open https://x/password/reset/" + token + " within an hour (workspace " + workspace + ")."}
 		for base, shown := range map[string]bool{
 			"http://localhost:8080": true, "http://127.0.0.1:8080": true, "http://[::1]:8080": true, "http://app.localhost": true,
 			"https://cairn.example": false, "http://10.0.0.5:8080": false, "": false,
@@ -141,7 +142,7 @@ func TestNew(t *testing.T) {
 			if got := strings.Contains(buf.String(), token); got != shown {
 				t.Errorf("BASE_URL %q: token in the log = %v, want %v:\n%s", base, got, shown, buf.String())
 			}
-			if !strings.Contains(buf.String(), "within an hour") {
+			if !strings.Contains(buf.String(), "within an hour") || !strings.Contains(buf.String(), workspace) {
 				t.Errorf("BASE_URL %q: the rest of the message is missing:\n%s", base, buf.String())
 			}
 		}
