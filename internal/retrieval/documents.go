@@ -265,10 +265,7 @@ func (s *Service) Upsert(ctx context.Context, c Caller, docs []DocumentInput) ([
 		for _, d := range batch {
 			metaOf[d.ID] = d.Metadata
 		}
-		encode := encodeVector
-		if _, ok := emb.(*LocalEmbedder); ok {
-			encode = encodeVectorInt8
-		}
+		encode := encoderFor(emb)
 		for i, r := range rows {
 			v := vecOf[chunkKey{r.DocumentID, r.Position}]
 			chunkIDs = append(chunkIDs, r.ID)

@@ -191,10 +191,7 @@ func (s *Service) pending(ctx context.Context, a ReembedArgs) (dbq.WorkspaceEmbe
 // storeVectors writes one batch's vectors to PostgreSQL and the index in one
 // transaction, under the workspace's write lock; it returns how many were new.
 func (s *Service) storeVectors(ctx context.Context, a ReembedArgs, emb Embedder, batch []dbq.ChunkWithoutVectorRow, vectors [][]float32) (int64, error) {
-	encode := encodeVector
-	if _, ok := emb.(*LocalEmbedder); ok {
-		encode = encodeVectorInt8
-	}
+	encode := encoderFor(emb)
 	ids := make([]int64, len(batch))
 	blobs := make([][]byte, len(batch))
 	vs := make([]Vector, len(batch))

@@ -35,6 +35,15 @@ func encodeVectorInt8(v []float32) []byte {
 	return b
 }
 
+// encoderFor returns how emb's vectors are stored: one byte per dimension for the
+// local embedder's, float32s for every other's.
+func encoderFor(emb Embedder) func([]float32) []byte {
+	if _, ok := emb.(*LocalEmbedder); ok {
+		return encodeVectorInt8
+	}
+	return encodeVector
+}
+
 // vectorDim returns the dimension of a stored vector, or 0 if b is in no format.
 func vectorDim(b []byte) int {
 	switch {
