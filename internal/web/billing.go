@@ -1,11 +1,10 @@
 package web
 
 import (
-	"time"
-
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
