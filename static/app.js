@@ -190,13 +190,15 @@ document.addEventListener("htmx:sendError", function () {
       el.removeAttribute("tabindex");
     }
   }
+  // One observer for the page: observing an element it already watches does nothing,
+  // so content htmx swaps in is added without piling up observers.
+  var ro = window.ResizeObserver && new ResizeObserver(function (entries) { entries.forEach(function (e) { update(e.target); }); });
   function watch() {
     var els = document.querySelectorAll(".table-wrap, pre");
-    if (!window.ResizeObserver) {
+    if (!ro) {
       els.forEach(function (el) { el.setAttribute("tabindex", "0"); });
       return;
     }
-    var ro = new ResizeObserver(function (entries) { entries.forEach(function (e) { update(e.target); }); });
     els.forEach(function (el) { update(el); ro.observe(el); });
   }
   watch();
