@@ -106,17 +106,6 @@ func (a *API) deviceToken(c echo.Context) error {
 	})
 }
 
-// chargeIP takes one request from the client address's daily budget and sets the
-// RateLimit fields; over the budget it returns the 429.
-func (a *API) chargeIP(c echo.Context) error {
-	d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
-	setRateHeaders(c.Response().Header(), d)
-	if !d.Allowed {
-		return rateLimited(d, "Too many requests without a valid API key from this address")
-	}
-	return nil
-}
-
 // parseDeviceCode reads POST /v1/device/code's body: {"client_name"?}.
 func parseDeviceCode(body []byte) (string, error) {
 	o, err := parseObject(body, "")

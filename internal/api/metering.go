@@ -60,13 +60,22 @@ func (a *API) limitUnauthenticated(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		closeUnread(c)
-		d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
-		setRateHeaders(c.Response().Header(), d)
-		if !d.Allowed {
-			return rateLimited(d, "Too many requests without a valid API key from this address")
+		if limited := a.chargeIP(c); limited != nil {
+			return limited
 		}
 		return err
 	}
+}
+
+// chargeIP takes one request from the client address's daily budget and sets the
+// RateLimit fields; over the budget it returns the 429.
+func (a *API) chargeIP(c echo.Context) error {
+	d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
+	setRateHeaders(c.Response().Header(), d)
+	if !d.Allowed {
+		return rateLimited(d, "Too many requests without a valid API key from this address")
+	}
+	return nil
 }
 
 // limitOptionalKey rate-limits a route that needs no key (GET /v1/openapi.json):
@@ -82,10 +91,8 @@ func (a *API) limitOptionalKey(next echo.HandlerFunc) echo.HandlerFunc {
 				return keyed(c)
 			}
 		}
-		d := a.Meter.AllowIP(c.Request().Context(), c.RealIP())
-		setRateHeaders(c.Response().Header(), d)
-		if !d.Allowed {
-			return rateLimited(d, "Too many requests without a valid API key from this address")
+		if err := a.chargeIP(c); err != nil {
+			return err
 		}
 		return next(c)
 	}
