@@ -129,6 +129,9 @@ func New(cfg config.OpenAI, opts ...Option) *Client {
 	return c
 }
 
+// sharedAddressSpace is carrier-grade NAT's range (RFC 6598): not public either.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+
 // publicOnly refuses to connect a workspace's endpoint to this machine or a
 // private network: a workspace must not reach Cairn's own neighbours through it.
 func publicOnly(_, address string, _ syscall.RawConn) error {
@@ -142,7 +145,7 @@ func publicOnly(_, address string, _ syscall.RawConn) error {
 	}
 	ip = ip.Unmap()
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(ip) {
+		sharedAddressSpace.Contains(ip) {
 		return fmt.Errorf("openai: endpoint address %s is not public", ip)
 	}
 	return nil

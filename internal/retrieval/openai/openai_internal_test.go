@@ -62,3 +62,29 @@ func TestBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestPublicOnly: a workspace's endpoint may only be dialled at a public address;
+// this machine, private and shared networks, link-local (cloud metadata) and
+// IPv4-mapped forms of them are refused.
+func TestPublicOnly(t *testing.T) {
+	for addr, refuse := range map[string]bool{
+		"8.8.8.8:443":                false,
+		"[2001:4860:4860::8888]:443": false,
+		"127.0.0.1:443":              true,
+		"[::1]:443":                  true,
+		"10.1.2.3:443":               true,
+		"192.168.0.10:443":           true,
+		"172.16.5.5:443":             true,
+		"100.64.0.1:443":             true,
+		"169.254.169.254:80":         true,
+		"[fe80::1]:443":              true,
+		"[fd00::1]:443":              true,
+		"0.0.0.0:443":                true,
+		"[::ffff:127.0.0.1]:443":     true,
+	} {
+		err := publicOnly("tcp", addr, nil)
+		if refused := err != nil; refused != refuse {
+			t.Errorf("publicOnly(%s) = %v; want refused: %v", addr, err, refuse)
+		}
+	}
+}
