@@ -23,10 +23,6 @@ INSERT INTO quota_notices (workspace_id, period, threshold)
 VALUES (@workspace_id, @period::date, @threshold::smallint)
 ON CONFLICT DO NOTHING;
 
--- name: QuotaNoticeRelease :exec
--- Lets a notice whose email could not be sent be claimed again.
-DELETE FROM quota_notices WHERE workspace_id = @workspace_id AND period = @period::date AND threshold = @threshold::smallint;
-
 -- name: QuotaNoticeRecipients :many
 -- Who hears about quota: the workspace's owners and admins.
 SELECT u.email FROM memberships m

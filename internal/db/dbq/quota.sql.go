@@ -85,22 +85,6 @@ func (q *Queries) QuotaNoticeRecipients(ctx context.Context, workspaceID uuid.UU
 	return items, nil
 }
 
-const quotaNoticeRelease = `-- name: QuotaNoticeRelease :exec
-DELETE FROM quota_notices WHERE workspace_id = $1 AND period = $2::date AND threshold = $3::smallint
-`
-
-type QuotaNoticeReleaseParams struct {
-	WorkspaceID uuid.UUID
-	Period      time.Time
-	Threshold   int16
-}
-
-// Lets a notice whose email could not be sent be claimed again.
-func (q *Queries) QuotaNoticeRelease(ctx context.Context, arg QuotaNoticeReleaseParams) error {
-	_, err := q.db.Exec(ctx, quotaNoticeRelease, arg.WorkspaceID, arg.Period, arg.Threshold)
-	return err
-}
-
 const quotaRefund = `-- name: QuotaRefund :one
 UPDATE quota_counters SET used = used - 1
 WHERE workspace_id = $1 AND period = $2::date AND used > 0
